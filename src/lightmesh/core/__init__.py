@@ -1,0 +1,1 @@
+"""Pure decisions without I/O: addresses, errors, classification, balancing, latency buckets."""

@@ -1,0 +1,40 @@
+"""Latency histograms with Linkerd's bucket bounds (milliseconds).
+
+A :class:`Histogram` is a list of per-bucket counts plus a sum, updated with one
+``bisect`` per observation; it is turned into cumulative Prometheus buckets only
+at scrape time.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+BOUNDS_MS: tuple[float, ...] = (
+    1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
+    1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
+)  # fmt: skip
+
+
+class Histogram:
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BOUNDS_MS) + 1)
+        self.sum = 0.0
+
+    def observe(self, value_ms: float) -> None:
+        self.counts[bisect_left(BOUNDS_MS, value_ms)] += 1
+        self.sum += value_ms
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """Buckets as ``(le, cumulative count)`` pairs ending with ``+Inf``."""
+        out: list[tuple[str, int]] = []
+        total = 0
+        for bound, count in zip((*BOUNDS_MS, float("inf")), self.counts, strict=True):
+            total += count
+            out.append(("+Inf" if bound == float("inf") else f"{bound:g}", total))
+        return out
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)

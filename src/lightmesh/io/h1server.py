@@ -1,0 +1,309 @@
+"""Downstream HTTP/1.x: parses client requests, calls the service, writes responses.
+
+One :class:`H1Server` protocol per client connection. Request heads are parsed by
+:mod:`lightmesh.protocol.http1` in the ``data_received`` callback; the first
+request starts a task that awaits the service and sends the response, and
+pipelined requests wait in a queue so responses go out in order. Request bodies
+stream to the service through :class:`StreamBody` (pausing this socket when the
+upstream is slower); response bodies are written with back-pressure from
+``pause_writing``. A response that switches protocols hands the socket to a TCP
+relay. Deadlines (slow head, idle keep-alive) are expired by the shared sweeper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+import logging
+from collections import deque
+
+from lightmesh.core.classify import FAILURE, SUCCESS
+from lightmesh.core.errors import BadRequest, ProxyError
+from lightmesh.io.body import StreamBody
+from lightmesh.io.context import ServerContext
+from lightmesh.io.tcp import Pipe, join
+from lightmesh.protocol import http1
+from lightmesh.protocol.http1 import Framing
+from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, ConnInfo, Headers, Request, Response, error_response
+
+log = logging.getLogger(__name__)
+MAX_PIPELINE = 16
+
+
+class H1Server(asyncio.Protocol):
+    def __init__(self, ctx: ServerContext, conn: ConnInfo) -> None:
+        self.ctx = ctx
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.parser = http1.RequestParser(self, self._make_body)
+        self.deadline: float | None = None
+        self.closed = False
+        self.read = 0
+        self.written = 0
+        self.started = 0.0
+        self._failed = False
+        self._current: Request | None = None
+        self._queue: deque[Request] = deque()
+        self._reading: StreamBody | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pauses = 0
+        self._drain: asyncio.Future[None] | None = None
+        self._upgrade_rest: bytes | None = None
+        self._broken: ProxyError | None = None
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        ctx = self.ctx
+        if not self.started:
+            self.started = ctx.loop.time()
+            ctx.stats.open()
+        ctx.connections.add(self)
+        ctx.sweeper.add(self)
+        self.deadline = ctx.loop.time() + ctx.header_timeout
+
+    def data_received(self, data: bytes) -> None:
+        self.read += len(data)
+        if self._upgrade_rest is not None:
+            self._upgrade_rest += data
+            self._pause()
+            return
+        try:
+            rest = self.parser.feed(data)
+        except ProxyError as exc:
+            self._reject(exc)
+            return
+        if rest is not None:
+            self._upgrade_rest = rest
+            self._pause()
+        elif self.deadline is None and self.parser.in_head:
+            self.deadline = self.ctx.loop.time() + self.ctx.header_timeout
+
+    def eof_received(self) -> bool:
+        if self._reading is not None:
+            self._reading.set_error(BadRequest("client closed the connection mid-request"))
+            self._reading = None
+        return self._current is not None  # half-closed client: still send the response
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        ctx = self.ctx
+        ctx.sweeper.discard(self)
+        ctx.forget(self)
+        failed = self._failed or exc is not None
+        ctx.stats.close((ctx.loop.time() - self.started) * 1000.0, self.read, self.written,
+                        FAILURE if failed else SUCCESS)
+        if self._reading is not None:
+            self._reading.set_error(BadRequest("client closed the connection mid-request"))
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._drain is not None and not self._drain.done():
+            self._drain.cancel()
+
+    def pause_writing(self) -> None:
+        self._drain = self.ctx.loop.create_future()
+
+    def resume_writing(self) -> None:
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    # Flow, for request bodies
+    def pause_reading(self) -> None:
+        self._pause()
+
+    def resume_reading(self) -> None:
+        self._resume()
+
+    def body_discarded(self) -> None:
+        self._broken = self._broken or BadRequest("request body not read")
+
+    def _pause(self) -> None:
+        self._pauses += 1
+        if self._pauses == 1 and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        self._pauses -= 1
+        if self._pauses == 0 and self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    # Expirable / Drainable
+    def expire(self) -> None:
+        self.deadline = None
+        if self._current is None:
+            log.debug("closing %s connection from %s: idle or slow request head", self.ctx.direction,
+                      self.conn.peer)
+            self._failed = self.parser.in_head
+            self._close()
+
+    def drain(self) -> None:
+        if self._current is None:
+            self._close()
+
+    # RequestHandler
+    def _make_body(self, length: int | None, chunked: bool) -> Body:
+        if chunked or length:
+            self._reading = StreamBody(self, length)
+            return self._reading
+        return NO_BODY if length is None else BytesBody(b"")
+
+    def on_request(self, request: Request) -> None:
+        request.conn = self.conn
+        self.deadline = None
+        if self._current is None:
+            self._start(request)
+        else:
+            self._queue.append(request)
+            if len(self._queue) == MAX_PIPELINE:
+                self._pause()
+
+    def on_body(self, data: bytes) -> None:
+        if self._reading is not None:
+            self._reading.feed(data)
+
+    def on_request_end(self, trailers: Headers | None) -> None:
+        if self._reading is not None:
+            self._reading.feed_eof(trailers)
+            self._reading = None
+
+    # serving
+    def _start(self, request: Request) -> None:
+        self._current = request
+        if request.expect_continue and not request.body.complete:
+            self._write(http1.CONTINUE)
+        self._task = self.ctx.loop.create_task(self._serve(request))
+
+    async def _serve(self, request: Request) -> None:
+        while True:
+            response = await self._call(request)
+            keep_alive = await self._send(request, response)
+            if not keep_alive or self.closed:
+                self._current = None
+                self._close()
+                return
+            if not self._queue:
+                break
+            if len(self._queue) == MAX_PIPELINE:
+                self._resume()
+            request = self._queue.popleft()
+            self._current = request
+        self._current = None
+        self._task = None
+        if self.ctx.draining:
+            self._close()
+        else:
+            self.deadline = self.ctx.loop.time() + self.ctx.idle_timeout
+
+    async def _call(self, request: Request) -> Response:
+        try:
+            return await self.ctx.service(request)
+        except ProxyError as exc:
+            return error_response(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s request %s failed inside the proxy", self.ctx.direction, request.path[:200])
+            return error_response(ProxyError("internal proxy error"))
+
+    async def _send(self, request: Request, response: Response) -> bool:
+        if response.tunnel is not None:
+            return self._tunnel(response)
+        framing = http1.response_framing(request.method, response.status, response.body, request.version)
+        keep_alive = (
+            request.keep_alive
+            and response.keep_alive
+            and framing is not Framing.CLOSE
+            and not self.ctx.draining
+            and self._upgrade_rest is None
+            and self._broken is None
+            and (request.body.complete or self._reading is request.body)
+        )
+        if self._reading is not None and self._reading is request.body:
+            keep_alive = False  # the client is still sending a body nobody waits for
+        head = http1.encode_response_head(response, framing, request.version, keep_alive)
+        body = response.body
+        try:
+            if framing is Framing.NONE:
+                body.discard()
+                self._write(head)
+            else:
+                await self._send_body(head, body, framing is Framing.CHUNKED)
+        except asyncio.CancelledError:
+            body.discard()
+            response.finish(ConnectionError("client went away"))
+            raise
+        except Exception as exc:
+            log.debug("response body to %s failed: %s", self.conn.peer, exc)
+            body.discard()
+            response.finish(exc)
+            self._failed = True
+            if self.transport is not None:
+                self.transport.abort()
+            return False
+        response.finish(None)
+        return keep_alive
+
+    async def _send_body(self, head: bytes, body: Body, chunked: bool) -> None:
+        data = body.read_nowait()
+        if data:
+            self._write(head + (http1.encode_chunk(data) if chunked else data))
+        else:
+            self._write(head)
+        while data != b"":
+            if self.closed:
+                raise ConnectionError("client went away")
+            if self._drain is not None:
+                await self._drain
+            data = body.read_nowait()
+            if data is None:
+                data = await body.read()
+            if data:
+                self._write(http1.encode_chunk(data) if chunked else data)
+        if chunked:
+            self._write(http1.encode_last_chunk(body.trailers))
+
+    def _tunnel(self, response: Response) -> bool:
+        upstream = response.tunnel
+        assert isinstance(upstream, Pipe) and self.transport is not None
+        request = self._current
+        framing = Framing.NONE
+        if request is not None:
+            framing = http1.response_framing(request.method, response.status, response.body, request.version)
+        self._write(http1.encode_response_head(response, framing, b"1.1", True))
+        response.finish(None)
+        down = Pipe(self.ctx.stats)
+        down.read, down.written = self.read, self.written
+        self.closed = True  # the relay owns the socket now
+        self.ctx.sweeper.discard(self)
+        self.ctx.forget(self)
+        down.adopt(self.transport, self.started)
+        join(down, upstream, a_pending=self._upgrade_rest or b"")
+        if self._pauses:
+            self.transport.resume_reading()
+        if upstream.transport is not None:
+            upstream.transport.resume_reading()
+        return True
+
+    def _reject(self, error: ProxyError) -> None:
+        log.debug("rejecting request from %s: %s", self.conn.peer, error.reason)
+        self._failed = True
+        if self._current is None:
+            response = error_response(error)
+            head = http1.encode_response_head(response, Framing.LENGTH, b"1.1", False)
+            self._write(head + (response.body.read_nowait() or b""))
+            self._close()
+        else:
+            self._broken = error
+            self._pause()
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.written += len(data)
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()

@@ -1,0 +1,136 @@
+"""Listeners: accept, detect the protocol, and hand the socket to the right handler.
+
+Every accepted connection starts with a :class:`Detect` protocol that learns the
+addresses (including ``SO_ORIGINAL_DST``), then buffers the first bytes until
+:func:`lightmesh.protocol.detect.detect` decides. HTTP/1 goes to an
+:class:`~lightmesh.io.h1server.H1Server`; everything else (opaque, TLS, HTTP/2 for
+now) to the listener's TCP forwarder. Ports on the opaque list skip detection, so
+server-speaks-first protocols work, and detection gives up after ``detect_timeout``
+and continues as TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from lightmesh.core.addr import SocketAddr
+from lightmesh.io.context import ServerContext
+from lightmesh.io.h1server import H1Server
+from lightmesh.io.orig_dst import original_dst
+from lightmesh.protocol.detect import Protocol, detect
+from lightmesh.protocol.messages import ConnInfo
+
+log = logging.getLogger(__name__)
+
+# Given the connection facts, the detected protocol, the transport and the bytes read
+# so far, take over the socket (a TCP relay).
+TcpHandler = Callable[[ConnInfo, Protocol, asyncio.Transport, bytes, float], Awaitable[None]]
+
+
+class Listener:
+    """Configuration shared by all connections accepted on one address."""
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        tcp: TcpHandler,
+        opaque_ports: frozenset[int],
+        detect_timeout: float = 10.0,
+    ) -> None:
+        self.ctx = ctx
+        self.tcp = tcp
+        self.opaque_ports = opaque_ports
+        self.detect_timeout = detect_timeout
+        self.server: asyncio.Server | None = None
+
+    async def start(self, addr: SocketAddr, backlog: int = 1024) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: Detect(self), addr.host, addr.port, backlog=backlog,
+                                               reuse_address=True)
+        return self.server
+
+    @property
+    def bound(self) -> SocketAddr:
+        assert self.server is not None
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return SocketAddr(host, port)
+
+
+class Detect(asyncio.Protocol):
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.conn: ConnInfo | None = None
+        self.buffer = b""
+        self.deadline: float | None = None
+        self.started = 0.0
+        self.done = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        ctx = self.listener.ctx
+        self.started = ctx.loop.time()
+        ctx.stats.open()
+        sock: socket.socket = transport.get_extra_info("socket")
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        local = transport.get_extra_info("sockname")[:2]
+        peer = transport.get_extra_info("peername")[:2]
+        self.conn = ConnInfo(ctx.direction, peer, local, original_dst(sock))
+        port = self.conn.orig_dst[1] if self.conn.redirected and self.conn.orig_dst else local[1]
+        if port in self.listener.opaque_ports:
+            self._handoff(Protocol.OPAQUE)
+            return
+        self.deadline = self.started + self.listener.detect_timeout
+        ctx.sweeper.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        found = detect(self.buffer)
+        if found is not None:
+            self._handoff(found)
+
+    def eof_received(self) -> bool:
+        self._handoff(Protocol.OPAQUE)  # a half-closed client: relay what it sent
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done:
+            self.done = True
+            ctx = self.listener.ctx
+            ctx.sweeper.discard(self)
+            elapsed = (ctx.loop.time() - self.started) * 1000.0
+            ctx.stats.close(elapsed, len(self.buffer), 0, "failure" if exc else "success")
+
+    def expire(self) -> None:
+        log.debug("protocol detection timed out for %s; continuing as TCP", self.conn and self.conn.peer)
+        self._handoff(Protocol.OPAQUE)
+
+    def _handoff(self, protocol: Protocol) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.listener.ctx.sweeper.discard(self)
+        transport, conn = self.transport, self.conn
+        assert transport is not None and conn is not None
+        if protocol is Protocol.HTTP1:
+            server = H1Server(self.listener.ctx, conn)
+            server.started = self.started
+            transport.set_protocol(server)
+            server.connection_made(transport)
+            server.data_received(self.buffer)
+            return
+        transport.pause_reading()
+        task = self.listener.ctx.loop.create_task(
+            self.listener.tcp(conn, protocol, transport, self.buffer, self.started)
+        )
+        task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("TCP forward failed", exc_info=task.exception())

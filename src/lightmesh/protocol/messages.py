@@ -1,0 +1,225 @@
+"""Protocol-neutral HTTP messages: the values every proxy layer passes along.
+
+A :class:`Request` and a :class:`Response` carry a head (method/target or status,
+headers as ``(lower-case name, value)`` byte pairs with hop-by-hop fields already
+removed) and a :class:`Body`, a stream of bytes that ends with optional trailers.
+HTTP/1 and HTTP/2 codecs produce and consume the same objects, so a layer written
+once works for both. The objects are slotted and mutable: layers adjust them in
+place on the way through instead of copying.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Protocol
+
+from lightmesh.core.errors import ProxyError
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class Body(Protocol):
+    """A byte stream with back-pressure, read by one consumer.
+
+    ``length`` is the declared size (``None`` when unknown, e.g. chunked).
+    ``read_nowait`` returns buffered bytes, ``b""`` at the end, or ``None`` when
+    nothing is buffered yet; ``read`` waits for the next chunk. ``trailers`` is
+    set once the end has been read. ``discard`` tells the producer nobody will
+    read any more.
+    """
+
+    length: int | None
+
+    def read_nowait(self) -> bytes | None: ...
+
+    async def read(self) -> bytes: ...
+
+    @property
+    def trailers(self) -> Headers | None: ...
+
+    @property
+    def complete(self) -> bool: ...
+
+    def discard(self) -> None: ...
+
+
+class ConnInfo:
+    """Where a request came from: the accepted connection's addresses and mesh facts."""
+
+    __slots__ = ("direction", "local", "orig_dst", "peer", "redirected", "tls")
+
+    def __init__(
+        self,
+        direction: str,
+        peer: tuple[str, int],
+        local: tuple[str, int],
+        orig_dst: tuple[str, int] | None = None,
+        tls: bool = False,
+    ) -> None:
+        self.direction = direction
+        self.peer = peer
+        self.local = local
+        self.orig_dst = orig_dst
+        self.redirected = orig_dst is not None and orig_dst != local
+        self.tls = tls
+
+
+class Request:
+    """An HTTP request head plus body. ``authority`` is ``host[:port]`` as sent."""
+
+    __slots__ = (
+        "authority",
+        "body",
+        "conn",
+        "dst",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "path",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: bytes,
+        path: bytes,
+        headers: Headers,
+        body: Body,
+        *,
+        authority: bytes | None = None,
+        version: bytes = b"1.1",
+        keep_alive: bool = True,
+        upgrade: bytes | None = None,
+        conn: ConnInfo | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.authority = authority
+        self.version = version
+        self.keep_alive = keep_alive
+        self.upgrade = upgrade
+        self.expect_continue = False
+        self.conn = conn
+        self.dst: str | None = None  # resolved destination label, set by routing
+
+
+EndCallback = Callable[["Response", "BaseException | None"], None]
+
+
+class Response:
+    """An HTTP response head plus body.
+
+    ``tunnel`` is set by a connector when the response switches protocols (101, or
+    2xx to CONNECT): the raw upstream byte stream the server splices to its client.
+    ``on_end`` callbacks run once the response has been fully sent (or failed), with
+    the error if any, so layers observe end-of-stream (classification, latency).
+    """
+
+    __slots__ = ("body", "headers", "keep_alive", "on_end", "reason", "status", "tunnel")
+
+    def __init__(
+        self,
+        status: int,
+        headers: Headers,
+        body: Body,
+        *,
+        reason: bytes = b"",
+        keep_alive: bool = True,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.reason = reason
+        self.keep_alive = keep_alive
+        self.on_end: list[EndCallback] | None = None
+        self.tunnel: object | None = None
+
+    def add_end_callback(self, callback: EndCallback) -> None:
+        if self.on_end is None:
+            self.on_end = [callback]
+        else:
+            self.on_end.append(callback)
+
+    def finish(self, error: BaseException | None) -> None:
+        """Run end callbacks once; called by whoever sends the response."""
+        callbacks, self.on_end = self.on_end, None
+        if callbacks:
+            for callback in callbacks:
+                callback(self, error)
+
+
+class _NoBody:
+    """The body of a message that has none (no framing headers at all). Stateless."""
+
+    __slots__ = ()
+    length: int | None = 0
+    complete = True
+    trailers: Headers | None = None
+
+    def read_nowait(self) -> bytes:
+        return b""
+
+    async def read(self) -> bytes:
+        return b""
+
+    def discard(self) -> None:
+        return None
+
+
+NO_BODY: Body = _NoBody()
+
+
+class BytesBody:
+    """A body that is fully known up front (proxy-made responses, admin pages)."""
+
+    __slots__ = ("_data", "_trailers", "length")
+
+    def __init__(self, data: bytes = b"", trailers: Headers | None = None) -> None:
+        self._data: bytes | None = data
+        self.length = len(data)
+        self._trailers = trailers
+
+    @property
+    def complete(self) -> bool:
+        return True
+
+    @property
+    def trailers(self) -> Headers | None:
+        return self._trailers
+
+    def read_nowait(self) -> bytes:
+        data, self._data = self._data, None
+        return data or b""
+
+    async def read(self) -> bytes:
+        return self.read_nowait()
+
+    def discard(self) -> None:
+        self._data = None
+
+
+def error_response(error: ProxyError) -> Response:
+    """The response the proxy sends for its own failures, with the reason in a header."""
+    reason = _HEADER_UNSAFE.sub(" ", error.reason)[:512]
+    headers: Headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"lightmesh-proxy-error", reason.encode("latin-1", "replace")),
+    ]
+    response = Response(error.status, headers, BytesBody(reason.encode("utf-8", "replace") + b"\n"))
+    response.keep_alive = error.status not in (400, 431)
+    return response
+
+
+_HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
+
+
+def header_value(headers: Headers, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None

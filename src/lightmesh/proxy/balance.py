@@ -1,0 +1,43 @@
+"""The concrete stage: a balancer over one destination's endpoints, per request.
+
+Each request picks an endpoint by power-of-two-choices over the number of requests
+in flight on that endpoint's pool. The endpoint set can be replaced while requests
+are in flight; pools of removed endpoints finish their requests and are dropped.
+(Peak-EWMA arrives with the control plane.)
+"""
+
+from __future__ import annotations
+
+import random
+
+from lightmesh.core import p2c
+from lightmesh.core.addr import SocketAddr
+from lightmesh.core.errors import Unavailable
+from lightmesh.io.h1client import Pool
+from lightmesh.proxy.endpoint import Connector
+
+
+def _load(pool: Pool) -> float:
+    return pool.in_flight
+
+
+class Balancer:
+    def __init__(self, connector: Connector, authority: bytes | None, name: str) -> None:
+        self.connector = connector
+        self.authority = authority
+        self.name = name
+        self.pools: list[Pool] = []
+        self._rng = random.Random()
+
+    @property
+    def addrs(self) -> list[SocketAddr]:
+        return [pool.addr for pool in self.pools]
+
+    def update(self, addrs: list[SocketAddr]) -> None:
+        self.pools = [self.connector.pool(addr, self.authority) for addr in dict.fromkeys(addrs)]
+
+    def pick(self) -> Pool:
+        pools = self.pools
+        if not pools:
+            raise Unavailable(f"no endpoints for {self.name}")
+        return p2c.pick(pools, _load, self._rng)

@@ -1,0 +1,48 @@
+"""The endpoint stage: connection pools to one address, and raw tunnels for CONNECT.
+
+:class:`Connector` owns every HTTP/1 pool of one direction, keyed by
+``(address, authority)`` so requests for different hosts never share an upstream
+connection, and opens raw TCP connections for tunnels.
+"""
+
+from __future__ import annotations
+
+from lightmesh.core.addr import SocketAddr
+from lightmesh.core.stats import TcpStats
+from lightmesh.io.connect import open_connection
+from lightmesh.io.h1client import Pool
+from lightmesh.io.sweep import Sweeper
+from lightmesh.io.tcp import Pipe
+from lightmesh.protocol.messages import NO_BODY, Response
+
+
+class Connector:
+    def __init__(self, stats: TcpStats, sweeper: Sweeper, connect_timeout: float, pool_idle_timeout: float) -> None:
+        self.stats = stats
+        self.sweeper = sweeper
+        self.connect_timeout = connect_timeout
+        self.pool_idle_timeout = pool_idle_timeout
+        self.pools: dict[tuple[SocketAddr, bytes | None], Pool] = {}
+
+    def pool(self, addr: SocketAddr, authority: bytes | None) -> Pool:
+        key = (addr, authority)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = Pool(
+                addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
+            )
+        return pool
+
+    async def tunnel(self, addr: SocketAddr) -> Response:
+        """Open a raw connection to ``addr`` and answer a CONNECT with it."""
+        _, pipe = await open_connection(addr, lambda: Pipe(self.stats), self.connect_timeout)
+        if pipe.transport is not None:
+            pipe.transport.pause_reading()  # resumed when the relay is joined
+        response = Response(200, [], NO_BODY, reason=b"Connection established")
+        response.tunnel = pipe
+        return response
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+        self.pools.clear()

@@ -1,0 +1,36 @@
+"""The inbound side (mesh -> app): forward every request to the local application.
+
+The target is ``LIGHTMESH_PROXY_INBOUND_FORWARD`` when set, else 127.0.0.1 at the
+port the connection was originally sent to (iptables redirect). With neither, the
+proxy cannot know where the application listens and answers 502 saying so.
+"""
+
+from __future__ import annotations
+
+from lightmesh.core.addr import SocketAddr
+from lightmesh.core.errors import UpstreamError
+from lightmesh.protocol.messages import ConnInfo
+from lightmesh.proxy.endpoint import Connector
+from lightmesh.proxy.service import Request, Response
+
+
+def inbound_target(forward: SocketAddr | None, conn: ConnInfo | None) -> SocketAddr:
+    if forward is not None:
+        return forward
+    if conn is not None and conn.redirected and conn.orig_dst is not None:
+        return SocketAddr("127.0.0.1", conn.orig_dst[1])
+    raise UpstreamError("no inbound forward address configured and the connection was not redirected")
+
+
+class InboundForwarder:
+    """The inbound endpoint stage as a Service."""
+
+    def __init__(self, forward: SocketAddr | None, connector: Connector) -> None:
+        self.forward = forward
+        self.connector = connector
+
+    async def __call__(self, request: Request) -> Response:
+        target = inbound_target(self.forward, request.conn)
+        if request.method == b"CONNECT":
+            return await self.connector.tunnel(target)
+        return await self.connector.pool(target, request.authority).send(request)

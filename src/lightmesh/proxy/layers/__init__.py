@@ -1,0 +1,1 @@
+"""One module per proxy behaviour, each a :data:`~lightmesh.proxy.service.Layer`."""

@@ -1,0 +1,25 @@
+"""Turn the proxy's own failures into responses, so outer layers (metrics) see them.
+
+A :class:`~lightmesh.core.errors.ProxyError` raised below becomes a response with
+its status and a ``lightmesh-proxy-error`` header saying why; a client never
+sees a traceback.
+"""
+
+from __future__ import annotations
+
+from lightmesh.core.errors import ProxyError
+from lightmesh.protocol.messages import error_response
+from lightmesh.proxy.service import Layer, Request, Response, Service
+
+
+def errors_layer() -> Layer:
+    def layer(inner: Service) -> Service:
+        async def service(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except ProxyError as exc:
+                return error_response(exc)
+
+        return service
+
+    return layer

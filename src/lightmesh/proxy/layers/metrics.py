@@ -1,0 +1,57 @@
+"""Count requests and responses per authority, with latency to the response head.
+
+``request_total`` is counted when the request enters; the response is recorded
+when it has been fully sent (``Response.on_end``), so its classification sees the
+end of the stream: a body that breaks midway is a failure even after a 200, and a
+``grpc-status`` trailer decides for gRPC.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lightmesh.core.classify import FAILURE, classify
+from lightmesh.protocol.messages import Response
+from lightmesh.proxy.service import Layer, Request, Service
+from lightmesh.proxy.telemetry import HttpTable, RouteStats
+
+_clock = time.perf_counter
+
+
+def _grpc_status(response: Response) -> int | None:
+    trailers = response.body.trailers
+    if trailers:
+        for name, value in trailers:
+            if name == b"grpc-status":
+                return int(value) if value.isdigit() else 2
+    return None
+
+
+def metrics_layer(table: HttpTable) -> Layer:
+    def layer(inner: Service) -> Service:
+        async def service(request: Request) -> Response:
+            conn = request.conn
+            stats = table.get(request.authority, conn.tls if conn is not None else False)
+            stats.requests += 1
+            start = _clock()
+            response = await inner(request)
+            latency_ms = (_clock() - start) * 1000.0
+            response.add_end_callback(_Recorder(stats, latency_ms))
+            return response
+
+        return service
+
+    return layer
+
+
+class _Recorder:
+    __slots__ = ("latency_ms", "stats")
+
+    def __init__(self, stats: RouteStats, latency_ms: float) -> None:
+        self.stats = stats
+        self.latency_ms = latency_ms
+
+    def __call__(self, response: Response, error: BaseException | None) -> None:
+        grpc = _grpc_status(response)
+        cls = FAILURE if error is not None else classify(response.status, grpc)
+        self.stats.response(response.status, grpc, cls, self.latency_ms)

@@ -1,0 +1,55 @@
+"""Logging set-up: plain or JSON lines on stderr, level changeable at runtime."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+_LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s",
+                                      "%Y-%m-%dT%H:%M:%S")
+        formatter.converter = time.gmtime
+        handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """Set the level of every lightmesh logger; raises ``ValueError`` for an unknown level."""
+    try:
+        value = _LEVELS[level.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(_LEVELS)}") from None
+    logging.getLogger().setLevel(value)
+    logging.getLogger("lightmesh").setLevel(value)
+
+
+def get_level() -> str:
+    value = logging.getLogger("lightmesh").getEffectiveLevel()
+    return next((name for name, v in _LEVELS.items() if v == value), logging.getLevelName(value).lower())

@@ -1,0 +1,162 @@
+"""``lightmesh proxy``: assemble the stacks, bind the listeners, run until told to stop.
+
+Outbound: server (detect, HTTP/1) -> metrics -> errors -> router (destination,
+balancer) -> endpoint pools. Inbound: server -> metrics -> errors -> forwarder.
+Both listeners relay what is not HTTP/1 as TCP. The admin listener serves the
+counters at scrape time. After start-up, ``gc.freeze()`` moves the start-up objects
+out of the collector's way.
+
+Shutdown (SIGTERM, SIGINT or admin ``/shutdown``): stop accepting, mark every
+connection draining (idle keep-alive connections close at once, busy ones after
+their current response), wait for them and for TCP relays up to the grace period,
+then close what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+from dataclasses import dataclass
+
+from lightmesh.core.addr import SocketAddr
+from lightmesh.core.stats import TcpStats
+from lightmesh.io.context import ServerContext
+from lightmesh.io.server import Listener
+from lightmesh.io.sweep import Sweeper
+from lightmesh.protocol.detect import Protocol
+from lightmesh.protocol.messages import ConnInfo
+from lightmesh.proxy.admin import AdminService
+from lightmesh.proxy.config import ProxyConfig
+from lightmesh.proxy.endpoint import Connector
+from lightmesh.proxy.inbound import InboundForwarder, inbound_target
+from lightmesh.proxy.layers.errors import errors_layer
+from lightmesh.proxy.layers.metrics import metrics_layer
+from lightmesh.proxy.outbound import OutboundRouter
+from lightmesh.proxy.resolve import StaticDnsResolver
+from lightmesh.proxy.service import Service, stack
+from lightmesh.proxy.tcp import TargetFn, TcpForwarder
+from lightmesh.proxy.telemetry import HttpTable, MeshCollector
+
+log = logging.getLogger("lightmesh.proxy")
+
+
+@dataclass
+class Side:
+    ctx: ServerContext
+    listener: Listener
+    connector: Connector
+    tcp: TcpForwarder
+
+
+class Proxy:
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+        self.ready = False
+        self.stopping = asyncio.Event()
+        self.sweeper = Sweeper(asyncio.get_running_loop())
+        self.tcp_stats = {(d, p): TcpStats(d, p) for d in ("inbound", "outbound") for p in ("src", "dst")}
+        self.tables = [HttpTable("inbound"), HttpTable("outbound")]
+        self.metrics = MeshCollector(self.tables, list(self.tcp_stats.values()))
+        self.router: OutboundRouter | None = None
+        self.sides: list[Side] = []
+        self.admin: Listener | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        out_conn = Connector(self.tcp_stats["outbound", "dst"], self.sweeper, cfg.outbound_connect_timeout,
+                             cfg.pool_idle_timeout)
+        in_conn = Connector(self.tcp_stats["inbound", "dst"], self.sweeper, cfg.inbound_connect_timeout,
+                            cfg.pool_idle_timeout)
+        own = {cfg.outbound_listen_addr, cfg.inbound_listen_addr}
+        self.router = OutboundRouter(StaticDnsResolver(cfg.static_destinations), out_conn, own, cfg.dns_ttl)
+        outbound = stack(self.router, errors_layer(), metrics_layer(self.tables[1]))
+        inbound = stack(InboundForwarder(cfg.inbound_forward, in_conn), errors_layer(),
+                        metrics_layer(self.tables[0]))
+        self.sides = [
+            await self._bind("outbound", outbound, out_conn, cfg.outbound_listen_addr, _outbound_tcp_target),
+            await self._bind("inbound", inbound, in_conn, cfg.inbound_listen_addr,
+                             lambda conn: inbound_target(cfg.inbound_forward, conn)),
+        ]
+        own.update(side.listener.bound for side in self.sides)
+        shutdown = self.stop if cfg.admin_shutdown else None
+        admin_ctx = ServerContext("admin", AdminService(self.metrics, lambda: self.ready, shutdown),
+                                  TcpStats("admin", "src"), self.sweeper,
+                                  header_timeout=cfg.header_read_timeout, idle_timeout=cfg.idle_timeout)
+        self.admin = Listener(admin_ctx, _refuse_tcp, frozenset(), cfg.detect_timeout)
+        await self.admin.start(cfg.admin_listen_addr)
+        self.ready = True
+        log.info("proxy ready: outbound %s, inbound %s -> %s, admin %s", self.sides[0].listener.bound,
+                 self.sides[1].listener.bound, cfg.inbound_forward or "original destination", self.admin.bound)
+
+    async def _bind(self, direction: str, service: Service, connector: Connector, addr: SocketAddr,
+                    target: TargetFn) -> Side:
+        cfg = self.config
+        ctx = ServerContext(direction, service, self.tcp_stats[direction, "src"], self.sweeper,
+                            header_timeout=cfg.header_read_timeout, idle_timeout=cfg.idle_timeout)
+        tcp = TcpForwarder(target, self.tcp_stats[direction, "src"], self.tcp_stats[direction, "dst"],
+                           connector.connect_timeout)
+        listener = Listener(ctx, tcp, self.config.opaque_ports, cfg.detect_timeout)
+        await listener.start(addr)
+        return Side(ctx, listener, connector, tcp)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def shutdown(self) -> None:
+        grace = self.config.shutdown_grace_period
+        log.info("shutting down: draining connections for up to %.0fs", grace)
+        self.ready = False
+        for side in self.sides:
+            if side.listener.server is not None:
+                side.listener.server.close()
+            side.ctx.drain()
+        waits = [side.ctx.wait_closed() for side in self.sides] + [side.tcp.wait_closed() for side in self.sides]
+        try:
+            async with asyncio.timeout(grace):
+                await asyncio.gather(*waits)
+        except TimeoutError:
+            log.warning("grace period over: closing the remaining connections")
+        for side in self.sides:
+            side.connector.close()
+        if self.router is not None:
+            self.router.close()
+        if self.admin is not None and self.admin.server is not None:
+            self.admin.server.close()
+        self.sweeper.close()
+        log.info("proxy stopped")
+
+
+def _outbound_tcp_target(conn: ConnInfo) -> SocketAddr | None:
+    if conn.redirected and conn.orig_dst is not None:
+        return SocketAddr(*conn.orig_dst)
+    return None
+
+
+async def _refuse_tcp(conn: ConnInfo, protocol: Protocol, transport: asyncio.Transport, early: bytes,
+                      started: float) -> None:
+    transport.close()
+
+
+async def serve(config: ProxyConfig) -> None:
+    proxy = Proxy(config)
+    await proxy.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, proxy.stop)
+    gc.collect()
+    gc.freeze()
+    await proxy.stopping.wait()
+    await proxy.shutdown()
+
+
+def run(config: ProxyConfig) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))

@@ -1,0 +1,143 @@
+"""The outbound side (app -> mesh): route each request to a destination and balance it.
+
+The destination is the original destination when iptables redirected the
+connection, else the request's authority (absolute-form URI, else ``Host``; port 80
+when missing). Each distinct authority gets a :class:`Destination` that caches its
+endpoints in a :class:`~lightmesh.proxy.balance.Balancer`; names resolved through
+DNS are refreshed every ``dns_ttl`` in the background, keeping the last answer when
+a refresh fails. A destination that resolves to this proxy's own listeners is a
+routing loop and is refused with 503 rather than recursing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+from lightmesh.core.addr import SocketAddr, normalize_authority
+from lightmesh.core.errors import BadRequest, NoDestination, ProxyError, Unavailable
+from lightmesh.proxy.balance import Balancer
+from lightmesh.proxy.endpoint import Connector
+from lightmesh.proxy.resolve import Resolver
+from lightmesh.proxy.service import Request, Response
+
+log = logging.getLogger(__name__)
+MAX_DESTINATIONS = 10_000
+
+
+class Destination:
+    __slots__ = ("balancer", "loop_error", "name", "refresh")
+
+    def __init__(self, name: str, balancer: Balancer) -> None:
+        self.name = name
+        self.balancer = balancer
+        self.loop_error: ProxyError | None = None
+        self.refresh: asyncio.TimerHandle | None = None
+
+
+class OutboundRouter:
+    """The outbound logical stage as a Service."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        connector: Connector,
+        own_addrs: set[SocketAddr],
+        dns_ttl: float = 5.0,
+    ) -> None:
+        self.resolver = resolver
+        self.connector = connector
+        self.own_addrs = own_addrs
+        self.dns_ttl = dns_ttl
+        self.destinations: OrderedDict[tuple[bytes | None, SocketAddr | None], Destination] = OrderedDict()
+        self._building: dict[tuple[bytes | None, SocketAddr | None], asyncio.Future[Destination]] = {}
+
+    async def __call__(self, request: Request) -> Response:
+        conn = request.conn
+        orig = SocketAddr(*conn.orig_dst) if conn is not None and conn.redirected and conn.orig_dst else None
+        key = (request.authority, orig)
+        dest = self.destinations.get(key)
+        if dest is None:
+            dest = await self._destination(key)
+        if dest.loop_error is not None:
+            raise dest.loop_error
+        request.dst = dest.name
+        pool = dest.balancer.pick()
+        if request.method == b"CONNECT":
+            return await self.connector.tunnel(pool.addr)
+        return await pool.send(request)
+
+    async def _destination(self, key: tuple[bytes | None, SocketAddr | None]) -> Destination:
+        pending = self._building.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Destination] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        try:
+            dest = await self._build(*key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._building[key]
+        future.set_result(dest)
+        self.destinations[key] = dest
+        if len(self.destinations) > MAX_DESTINATIONS:
+            _, old = self.destinations.popitem(last=False)
+            if old.refresh is not None:
+                old.refresh.cancel()
+        return dest
+
+    async def _build(self, authority: bytes | None, orig: SocketAddr | None) -> Destination:
+        if orig is not None:
+            name = str(orig)
+            addrs = [orig]
+        elif authority is None:
+            raise NoDestination("request has no Host header or absolute-form URI to route by")
+        else:
+            try:
+                name = normalize_authority(authority)
+            except ValueError as exc:
+                raise BadRequest(f"invalid authority: {exc}") from None
+            addrs = await self.resolver.resolve(name)
+        dest = Destination(name, Balancer(self.connector, authority, name))
+        dest.balancer.update(addrs)
+        self._check_loop(dest)
+        if orig is None and not self.resolver.is_static(name):
+            self._schedule_refresh(dest)
+        return dest
+
+    def _check_loop(self, dest: Destination) -> None:
+        looping = [a for a in dest.balancer.addrs if self._is_own(a)]
+        dest.loop_error = Unavailable(f"routing loop: {dest.name} resolves to this proxy ({looping[0]})") \
+            if looping else None
+
+    def _is_own(self, addr: SocketAddr) -> bool:
+        for own in self.own_addrs:
+            if own.port == addr.port and (own.host == addr.host or own.host in ("0.0.0.0", "::")):
+                return True
+        return False
+
+    def _schedule_refresh(self, dest: Destination) -> None:
+        loop = asyncio.get_running_loop()
+        dest.refresh = loop.call_later(self.dns_ttl, lambda: loop.create_task(self._refresh(dest)))
+
+    async def _refresh(self, dest: Destination) -> None:
+        try:
+            addrs = await self.resolver.resolve(dest.name)
+        except ProxyError as exc:
+            log.warning("refreshing %s failed, keeping %d endpoints: %s", dest.name, len(dest.balancer.pools),
+                        exc.reason)
+        else:
+            if addrs != dest.balancer.addrs:
+                dest.balancer.update(addrs)
+                self._check_loop(dest)
+        if any(d is dest for d in self.destinations.values()):
+            self._schedule_refresh(dest)
+
+    def close(self) -> None:
+        for dest in self.destinations.values():
+            if dest.refresh is not None:
+                dest.refresh.cancel()

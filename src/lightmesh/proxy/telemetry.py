@@ -1,0 +1,170 @@
+"""Request and TCP counters, and the Prometheus collector that renders them at scrape time.
+
+The hot path updates plain ints in slotted objects (:class:`RouteStats`,
+:class:`~lightmesh.core.stats.TcpStats`); :class:`MeshCollector` walks them when
+``/metrics`` is scraped and renders metric families with Linkerd's names, labels and
+latency buckets, plus ``process_*`` metrics read from /proc. The number of distinct authorities per direction is capped so a
+client sending random ``Host`` headers cannot grow memory without bound; the
+excess is counted under ``authority="overflow"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import os
+import resource
+import time
+
+from lightmesh.core.latency import Histogram
+from lightmesh.core.stats import TcpStats
+from lightmesh.protocol.prometheus import Family, render
+
+MAX_AUTHORITIES = 1000
+
+
+class ResponseStats:
+    __slots__ = ("count", "latency")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.latency = Histogram()
+
+
+class RouteStats:
+    """Counters for one ``(direction, authority, tls)``; responses keyed by outcome."""
+
+    __slots__ = ("authority", "requests", "responses")
+
+    def __init__(self, authority: str) -> None:
+        self.authority = authority
+        self.requests = 0
+        self.responses: dict[tuple[int, int | None, str], ResponseStats] = {}
+
+    def response(self, status: int, grpc_status: int | None, classification: str, latency_ms: float) -> None:
+        key = (status, grpc_status, classification)
+        stats = self.responses.get(key)
+        if stats is None:
+            stats = self.responses[key] = ResponseStats()
+        stats.count += 1
+        stats.latency.observe(latency_ms)
+
+
+class HttpTable:
+    """All :class:`RouteStats` of one direction, split by TLS, keyed by raw authority bytes."""
+
+    def __init__(self, direction: str) -> None:
+        self.direction = direction
+        self.tables: tuple[dict[bytes | None, RouteStats], dict[bytes | None, RouteStats]] = ({}, {})
+        self._labels: dict[str, RouteStats] = {}
+
+    def get(self, authority: bytes | None, tls: bool) -> RouteStats:
+        table = self.tables[tls]
+        stats = table.get(authority)
+        if stats is None:
+            label = authority.decode("latin-1") if authority else ""
+            if len(table) >= MAX_AUTHORITIES:
+                label = "overflow"
+            stats = self._labels.get(f"{tls}|{label}")
+            if stats is None:
+                stats = self._labels[f"{tls}|{label}"] = RouteStats(label)
+            if len(table) < MAX_AUTHORITIES:
+                table[authority] = stats
+        return stats
+
+    def rows(self) -> Iterator[tuple[str, RouteStats]]:
+        for key, stats in self._labels.items():
+            yield ("true" if key.startswith("True|") else ""), stats
+
+
+class MeshCollector:
+    """Renders every table and connection counter as metric families at scrape time."""
+
+    def __init__(self, http: list[HttpTable], tcp: list[TcpStats]) -> None:
+        self.http = http
+        self.tcp = tcp
+
+    def collect(self) -> Iterator[Family]:
+        yield from self._http()
+        yield from self._tcp()
+        yield from process_families()
+
+    def _http(self) -> Iterator[Family]:
+        requests = Family("request_total", "counter", "Requests received (stream begun)")
+        responses = Family("response_total", "counter", "Responses completed (stream ended)")
+        latency = Family("response_latency_ms", "histogram", "Time to the first byte of the response (ms)")
+        for table in self.http:
+            for tls, stats in table.rows():
+                labels = [("direction", table.direction), ("authority", stats.authority), ("tls", tls)]
+                requests.add(labels, stats.requests)
+                for (status, grpc, cls), rstats in stats.responses.items():
+                    rlabels = [*labels, ("status_code", str(status)), ("classification", cls)]
+                    if grpc is not None:
+                        rlabels.append(("grpc_status_code", str(grpc)))
+                    responses.add(rlabels, rstats.count)
+                    latency.add_histogram(rlabels, rstats.latency.cumulative(), rstats.latency.sum)
+        yield from (requests, responses, latency)
+
+    def _tcp(self) -> Iterator[Family]:
+        opened = Family("tcp_open_total", "counter", "Connections opened")
+        current = Family("tcp_open_connections", "gauge", "Connections currently open")
+        read = Family("tcp_read_bytes_total", "counter", "Bytes read from closed connections")
+        written = Family("tcp_write_bytes_total", "counter", "Bytes written to closed connections")
+        closed = Family("tcp_close_total", "counter", "Connections closed")
+        duration = Family("tcp_connection_duration_ms", "histogram", "Connection lifetimes (ms)")
+        for s in self.tcp:
+            labels = [("direction", s.direction), ("peer", s.peer), ("tls", "")]
+            opened.add(labels, s.open_total)
+            current.add(labels, s.opened)
+            read.add(labels, s.read_bytes)
+            written.add(labels, s.write_bytes)
+            for cls, count in s.closes.items():
+                closed.add([*labels, ("classification", cls)], count)
+                hist = s.durations[cls]
+                duration.add_histogram([*labels, ("classification", cls)], hist.cumulative(), hist.sum)
+        yield from (opened, current, read, written, closed, duration)
+
+    def render(self) -> bytes:
+        return render(self.collect())
+
+
+_START = time.time()
+
+
+def process_families() -> Iterator[Family]:
+    """``process_*`` metrics from /proc (Linux); nothing elsewhere."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        fds = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return
+    ticks = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    boot = _boot_time()
+    metrics = [
+        ("process_cpu_seconds_total", "counter", "User and system CPU time (s)",
+         (int(fields[11]) + int(fields[12])) / ticks),
+        ("process_virtual_memory_bytes", "gauge", "Virtual memory size (bytes)", int(fields[20])),
+        ("process_resident_memory_bytes", "gauge", "Resident memory size (bytes)", int(fields[21]) * page),
+        ("process_start_time_seconds", "gauge", "Start time since the epoch (s)",
+         boot + int(fields[19]) / ticks if boot else _START),
+        ("process_open_fds", "gauge", "Open file descriptors", fds),
+        ("process_max_fds", "gauge", "Maximum open file descriptors", soft),
+    ]
+    for name, kind, help_text, value in metrics:
+        family = Family(name, kind, help_text)
+        family.add([], value)
+        yield family
+
+
+def _boot_time() -> float:
+    try:
+        with open("/proc/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"btime"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
