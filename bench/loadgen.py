@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import procs
 
 SATURATION = "saturation"
 FIXED_RATE = "fixed_rate"
+Record = dict[str, Any]  # one wrk run: done() fields plus what the harness adds
 THINK_MAX_MS = 20  # uniform 0..20 ms, mean 10 ms per connection
 
 _DONE_LUA = r"""
@@ -36,14 +38,14 @@ done = function(summary, latency, requests)
 end
 """
 
-_DELAY_LUA = r"""
+_DELAY_LUA = rf"""
 init = function(args)
   math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 end
 delay = function()
-  return math.random(0, %d)
+  return math.random(0, {THINK_MAX_MS})
 end
-""" % THINK_MAX_MS
+"""
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,7 @@ class Shape:
     script: str
 
 
-SHAPES = (Shape(SATURATION, 100, _DONE_LUA),
-          Shape(FIXED_RATE, 10, _DELAY_LUA + _DONE_LUA))
+SHAPES = (Shape(SATURATION, 100, _DONE_LUA), Shape(FIXED_RATE, 10, _DELAY_LUA + _DONE_LUA))
 
 
 def write_scripts(tmpdir: Path) -> dict[str, Path]:
@@ -69,23 +70,34 @@ def write_scripts(tmpdir: Path) -> dict[str, Path]:
     return paths
 
 
-def run_wrk(port: int, shape: Shape, script: Path, duration_s: float,
-            cpus: set[int] | None) -> dict:
+def run_wrk(port: int, shape: Shape, script: Path, duration_s: float, cpus: set[int] | None) -> Record:
     """Run wrk against 127.0.0.1:port; return the parsed done() record + rps."""
-    argv = ["wrk", "-t1", f"-c{shape.connections}", f"-d{duration_s:g}s",
-            "--timeout", "5s", "-s", str(script), f"http://{procs.LOOPBACK}:{port}/"]
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{shape.connections}",
+        f"-d{duration_s:g}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        f"http://{procs.LOOPBACK}:{port}/",
+    ]
     done = procs.run_bounded(argv, cpus, timeout_s=duration_s + 30)
     record = _parse(done.stdout)
     if record is None:
-        raise RuntimeError(f"wrk exited {done.returncode} without results: "
-                           f"{' '.join((done.stderr or done.stdout).split())[-300:]}")
+        raise RuntimeError(
+            f"wrk exited {done.returncode} without results: "
+            f"{' '.join((done.stderr or done.stdout).split())[-300:]}"
+        )
     record["rps"] = record["requests"] / max(record["duration_us"] / 1e6, 1e-9)
     record["error_count"] = sum(record["errors"].values())
     return record
 
 
-def _parse(stdout: str) -> dict | None:
+def _parse(stdout: str) -> Record | None:
     for line in stdout.splitlines():
         if line.startswith("BENCH_JSON "):
-            return json.loads(line[len("BENCH_JSON "):])
+            record: Record = json.loads(line[len("BENCH_JSON ") :])
+            return record
     return None

@@ -91,8 +91,9 @@ def cpu_busy_jiffies() -> dict[str, tuple[int, int]]:
     return out
 
 
-def cpu_busy_fraction(before: dict[str, tuple[int, int]],
-                      after: dict[str, tuple[int, int]]) -> dict[str, float]:
+def cpu_busy_fraction(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> dict[str, float]:
     """Fraction of each CPU that was busy between two `cpu_busy_jiffies` samples."""
     out = {}
     for cpu, (busy, total) in after.items():

@@ -12,9 +12,10 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from bench import procs
 from bench.procs import LOOPBACK, Managed
@@ -49,7 +50,8 @@ def _nginx_conf(tmp: Path, name: str, port: int, body: str) -> Path:
     """Write a 1-worker nginx config with every path inside `tmp`."""
     temp_paths = "\n".join(
         f"  {kind}_temp_path {tmp}/{name}-{kind}-temp;"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     conf = f"""worker_processes 1;
 pid {tmp}/{name}.pid;
 error_log {tmp}/{name}-error.log warn;
@@ -67,17 +69,26 @@ http {{
     return path
 
 
-def _start_nginx(tmp: Path, name: str, port: int, body: str,
-                 cpus: set[int] | None) -> Running:
+def _start_nginx(tmp: Path, name: str, port: int, body: str, cpus: set[int] | None) -> Running:
     conf = _nginx_conf(tmp, name, port, body)
-    argv = ["nginx", "-p", str(tmp), "-c", str(conf), "-e", str(tmp / f"{name}-error.log"),
-            "-g", "daemon off;"]
+    argv = [
+        "nginx",
+        "-p",
+        str(tmp),
+        "-c",
+        str(conf),
+        "-e",
+        str(tmp / f"{name}-error.log"),
+        "-g",
+        "daemon off;",
+    ]
     proc = Managed(name, argv, tmp / f"{name}.log").start(cpus, cwd=tmp)
     return _ready(Running(name, port, proc))
 
 
 def _ready(running: Running, timeout_s: float = 20.0) -> Running:
     """Wait for GET / through the target to return 200; stop it on failure."""
+    assert running.proc is not None
     try:
         procs.wait_http_ok(running.proc, running.port, "/", timeout_s)
     except BaseException:
@@ -144,27 +155,54 @@ backend be
     return _ready(Running("haproxy", port, proc))
 
 
-def _envoy_config(port: int, admin_port: int, upstream_port: int) -> dict:
-    def addr(p: int) -> dict:
+def _envoy_config(port: int, admin_port: int, upstream_port: int) -> dict[str, Any]:
+    def addr(p: int) -> dict[str, Any]:
         return {"socket_address": {"address": LOOPBACK, "port_value": p}}
 
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                 "http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "ingress", "codec_type": "AUTO",
-        "route_config": {"name": "local", "virtual_hosts": [{
-            "name": "all", "domains": ["*"],
-            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "up"}}]}]},
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+        "http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "local",
+            "virtual_hosts": [
+                {
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "up"}}],
+                }
+            ],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            }
+        ],
     }
-    listener = {"name": "inbound", "address": addr(port), "filter_chains": [{"filters": [
-        {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}]}
-    cluster = {"name": "up", "type": "STATIC", "connect_timeout": "1s",
-               "load_assignment": {"cluster_name": "up", "endpoints": [
-                   {"lb_endpoints": [{"endpoint": {"address": addr(upstream_port)}}]}]}}
-    return {"admin": {"address": addr(admin_port)},
-            "static_resources": {"listeners": [listener], "clusters": [cluster]}}
+    listener = {
+        "name": "inbound",
+        "address": addr(port),
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+        ],
+    }
+    cluster = {
+        "name": "up",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": "up",
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": addr(upstream_port)}}]}],
+        },
+    }
+    return {
+        "admin": {"address": addr(admin_port)},
+        "static_resources": {"listeners": [listener], "clusters": [cluster]},
+    }
 
 
 def start_envoy(ctx: Context, cpus: set[int] | None) -> Running:
@@ -174,16 +212,29 @@ def start_envoy(ctx: Context, cpus: set[int] | None) -> Running:
     port, admin_port = procs.free_port(), procs.free_port()
     conf = ctx.tmpdir / "envoy.json"
     conf.write_text(json.dumps(_envoy_config(port, admin_port, ctx.upstream_port)))
-    argv = [ctx.envoy_bin, "-c", str(conf), "--concurrency", "1",
-            "--disable-hot-restart", "--log-level", "warn"]
+    argv = [
+        ctx.envoy_bin,
+        "-c",
+        str(conf),
+        "--concurrency",
+        "1",
+        "--disable-hot-restart",
+        "--log-level",
+        "warn",
+    ]
     proc = Managed("envoy", argv, ctx.tmpdir / "envoy.log").start(cpus, cwd=ctx.tmpdir)
     return _ready(Running("envoy", port, proc), timeout_s=30.0)
 
 
 def lightmesh_argv() -> tuple[list[str], dict[str, str]]:
-    """`lightmesh proxy` if on PATH, else `python -m lightmesh proxy` from src/."""
+    """`lightmesh proxy` (console script) if installed, else `python -m lightmesh proxy`.
+
+    The script next to this interpreter is preferred over PATH, so that a pyenv
+    shim (a shell wrapper) is not what gets started and measured.
+    """
     env = dict(os.environ)
-    exe = shutil.which("lightmesh")
+    beside = Path(sys.executable).parent / "lightmesh"
+    exe = str(beside) if os.access(beside, os.X_OK) else shutil.which("lightmesh")
     if exe:
         return [exe, "proxy"], env
     src = str(REPO_ROOT / "src")
@@ -195,13 +246,15 @@ def start_lightmesh(ctx: Context, cpus: set[int] | None) -> Running:
     """One `lightmesh proxy` process, inbound listener reverse-proxying upstream."""
     port, out_port, admin_port = procs.free_port(), procs.free_port(), procs.free_port()
     argv, env = lightmesh_argv()
-    env.update({
-        "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"{LOOPBACK}:{port}",
-        "LIGHTMESH_PROXY_INBOUND_FORWARD": f"{LOOPBACK}:{ctx.upstream_port}",
-        "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"{LOOPBACK}:{out_port}",
-        "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"{LOOPBACK}:{admin_port}",
-        "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
-    })
+    env.update(
+        {
+            "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"{LOOPBACK}:{port}",
+            "LIGHTMESH_PROXY_INBOUND_FORWARD": f"{LOOPBACK}:{ctx.upstream_port}",
+            "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"{LOOPBACK}:{out_port}",
+            "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"{LOOPBACK}:{admin_port}",
+            "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
+        }
+    )
     proc = Managed("lightmesh", argv, ctx.tmpdir / "lightmesh.log")
     proc.start(cpus, env=env, cwd=ctx.tmpdir)
     running = Running("lightmesh", port, proc)

@@ -13,14 +13,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 from bench import measure
 
 LOOPBACK = "127.0.0.1"
-_REGISTRY: list["Managed"] = []
+_REGISTRY: list[Managed] = []
 
 
 def free_port() -> int:
@@ -30,7 +31,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pinner(cpus: set[int] | None):
+def _pinner(cpus: set[int] | None) -> Callable[[], None] | None:
     """Return a preexec_fn that pins the child (like `taskset -c`), or None."""
     if not cpus:
         return None
@@ -57,14 +58,21 @@ class Managed:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, cpus: set[int] | None, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> "Managed":
+    def start(
+        self, cpus: set[int] | None, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Managed:
         """Spawn the process pinned to `cpus`, stdout+stderr into log_path."""
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - held until stop()
         self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, env=env, cwd=cwd,
-            preexec_fn=_pinner(cpus), start_new_session=True)
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            preexec_fn=_pinner(cpus),
+            start_new_session=True,
+        )
         _REGISTRY.append(self)
         return self
 
@@ -141,29 +149,37 @@ def http_status(port: int, path: str = "/", timeout: float = 1.0) -> int | None:
         conn.close()
 
 
-def wait_http_ok(managed: Managed, port: int, path: str = "/",
-                 timeout_s: float = 20.0) -> None:
+def wait_http_ok(managed: Managed, port: int, path: str = "/", timeout_s: float = 20.0) -> None:
     """Poll until GET returns 200; raise RuntimeError with the log tail otherwise."""
     deadline = time.monotonic() + timeout_s
     last: int | None = None
     while time.monotonic() < deadline:
         if not managed.alive():
-            raise RuntimeError(f"exited with code {managed.proc.returncode}: "
-                               f"{managed.log_tail()}")
+            code = managed.proc.returncode if managed.proc else None
+            raise RuntimeError(f"exited with code {code}: {managed.log_tail()}")
         last = http_status(port, path)
         if last == 200:
             return
         time.sleep(0.1)
-    raise RuntimeError(f"GET {path} on port {port} not 200 after {timeout_s:.0f} s "
-                       f"(last status {last}): {managed.log_tail()}")
+    raise RuntimeError(
+        f"GET {path} on port {port} not 200 after {timeout_s:.0f} s "
+        f"(last status {last}): {managed.log_tail()}"
+    )
 
 
-def run_bounded(argv: Sequence[str], cpus: set[int] | None, timeout_s: float,
-                cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_bounded(
+    argv: Sequence[str], cpus: set[int] | None, timeout_s: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a short-lived command pinned to `cpus`; kill it by PID on timeout."""
-    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=cwd, preexec_fn=_pinner(cpus))
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        preexec_fn=_pinner(cpus),
+    )
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
