@@ -21,8 +21,12 @@ def parser() -> argparse.ArgumentParser:
         description="Run the lightmesh sidecar proxy. Every flag mirrors a LIGHTMESH_PROXY_* variable.",
     )
     for setting in SETTINGS:
-        p.add_argument("--" + setting.name.replace("_", "-"), dest=setting.name, metavar="VALUE",
-                       help=f"{setting.help} [env {setting.env}, default {setting.default!r}]")
+        p.add_argument(
+            "--" + setting.name.replace("_", "-"),
+            dest=setting.name,
+            metavar="VALUE",
+            help=f"{setting.help} [env {setting.env}, default {setting.default!r}]",
+        )
     return p
 
 

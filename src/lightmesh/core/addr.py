@@ -21,7 +21,7 @@ class SocketAddr(NamedTuple):
 
 
 def _port(text: str, where: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"invalid port {text!r} in {where!r}")
     port = int(text)
     if not 0 <= port <= 65535:
@@ -40,8 +40,14 @@ def split_host_port(text: str, default_port: int | None = None) -> tuple[str, in
         host, rest = text[1:end], text[end + 1 :]
         if rest and not rest.startswith(":"):
             raise ValueError(f"unexpected {rest!r} after ']' in {text!r}")
-        port_text = rest[1:] if rest else ""
+        if rest == ":":
+            raise ValueError(f"missing port after ':' in {text!r}")
+        if host and not _is_ipv6(host):
+            raise ValueError(f"{host!r} in brackets is not an IPv6 address in {text!r}")
+        port_text = rest[1:]
     elif text.count(":") > 1:
+        if not _is_ipv6(text):
+            raise ValueError(f"too many ':' in {text!r} (write an IPv6 address with a port as [addr]:port)")
         host, port_text = text, ""  # bare IPv6 literal without port
     else:
         host, _, port_text = text.partition(":")
@@ -60,6 +66,14 @@ def parse_socket_addr(text: str) -> SocketAddr:
     """Parse ``ip:port`` or ``host:port`` (a host name is kept for the resolver)."""
     host, port = split_host_port(text.strip())
     return SocketAddr(host, port)
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def is_ip(host: str) -> bool:
@@ -83,11 +97,18 @@ def parse_static_destinations(spec: str) -> dict[str, list[SocketAddr]]:
         name, sep, targets = entry.partition("=")
         if not sep:
             raise ValueError(f"static destination {entry!r} needs '=' between name:port and endpoints")
-        host, port = split_host_port(name.strip())
-        endpoints = [parse_socket_addr(t) for t in targets.split(",") if t.strip()]
+        name = name.strip()
+        try:
+            host, port = split_host_port(name)
+            endpoints = [parse_socket_addr(t) for t in targets.split(",") if t.strip()]
+        except ValueError as exc:
+            raise ValueError(f"static destination {entry!r}: {exc}") from None
         if not endpoints:
-            raise ValueError(f"static destination {name.strip()!r} lists no endpoints")
-        table[str(SocketAddr(host, port))] = endpoints
+            raise ValueError(f"static destination {name!r} lists no endpoints")
+        key = str(SocketAddr(host, port))
+        if key in table:
+            raise ValueError(f"static destination {key!r} is listed more than once")
+        table[key] = endpoints
     return table
 
 

@@ -13,8 +13,16 @@ from lightmesh.core.latency import Histogram
 class TcpStats:
     """Connection counters for one ``(direction, peer)`` pair; closes by classification."""
 
-    __slots__ = ("closes", "direction", "durations", "open_total", "opened", "peer", "read_bytes",
-                 "write_bytes")
+    __slots__ = (
+        "closes",
+        "direction",
+        "durations",
+        "open_total",
+        "opened",
+        "peer",
+        "read_bytes",
+        "write_bytes",
+    )
 
     def __init__(self, direction: str, peer: str) -> None:
         self.direction = direction

@@ -11,7 +11,6 @@ sender write a head and a small body in one system call.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Protocol
 
 from lightmesh.core.errors import UpstreamError
@@ -29,13 +28,23 @@ class Flow(Protocol):
 
 
 class StreamBody:
-    __slots__ = ("_chunks", "_discarded", "_eof", "_error", "_flow", "_paused", "_size", "_trailers", "_waiter",
-                 "length")
+    __slots__ = (
+        "_chunks",
+        "_discarded",
+        "_eof",
+        "_error",
+        "_flow",
+        "_paused",
+        "_size",
+        "_trailers",
+        "_waiter",
+        "length",
+    )
 
     def __init__(self, flow: Flow | None, length: int | None = None) -> None:
         self.length = length
         self._flow = flow
-        self._chunks: deque[bytes] = deque()
+        self._chunks: list[bytes] = []
         self._size = 0
         self._eof = False
         self._error: BaseException | None = None
@@ -86,7 +95,7 @@ class StreamBody:
     def read_nowait(self) -> bytes | None:
         chunks = self._chunks
         if chunks:
-            data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             chunks.clear()
             self._size = 0
             if self._paused:

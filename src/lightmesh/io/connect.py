@@ -12,7 +12,7 @@ import asyncio
 import errno
 import socket
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import ConnectTimeout, UpstreamError
@@ -36,4 +36,4 @@ async def open_connection(
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return cast(asyncio.Transport, transport), protocol
+    return transport, protocol  # uvloop transports are not asyncio.Transport subclasses

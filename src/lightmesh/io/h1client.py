@@ -12,8 +12,8 @@ the connection into one side of a TCP relay and it never returns to the pool.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 import logging
+from typing import cast
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.classify import FAILURE, SUCCESS
@@ -85,9 +85,13 @@ class H1Client(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             if self.uses > 1 and not self._got_bytes:
-                waiter.set_exception(StaleConnection(f"connection to {self.pool.addr} closed before responding"))
+                waiter.set_exception(
+                    StaleConnection(f"connection to {self.pool.addr} closed before responding")
+                )
             else:
-                waiter.set_exception(UpstreamError(f"connection to {self.pool.addr} closed before responding"))
+                waiter.set_exception(
+                    UpstreamError(f"connection to {self.pool.addr} closed before responding")
+                )
         elif self._body is not None:
             self._body.set_error(UpstreamError(f"connection to {self.pool.addr} closed mid-response"))
         if self._pump is not None:

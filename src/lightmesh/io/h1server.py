@@ -13,9 +13,9 @@ relay. Deadlines (slow head, idle keep-alive) are expired by the shared sweeper.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 import logging
 from collections import deque
+from typing import cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import BadRequest, ProxyError
@@ -24,7 +24,16 @@ from lightmesh.io.context import ServerContext
 from lightmesh.io.tcp import Pipe, join
 from lightmesh.protocol import http1
 from lightmesh.protocol.http1 import Framing
-from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, ConnInfo, Headers, Request, Response, error_response
+from lightmesh.protocol.messages import (
+    NO_BODY,
+    Body,
+    BytesBody,
+    ConnInfo,
+    Headers,
+    Request,
+    Response,
+    error_response,
+)
 
 log = logging.getLogger(__name__)
 MAX_PIPELINE = 16
@@ -46,6 +55,7 @@ class H1Server(asyncio.Protocol):
         self._queue: deque[Request] = deque()
         self._reading: StreamBody | None = None
         self._task: asyncio.Task[None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self._pauses = 0
         self._drain: asyncio.Future[None] | None = None
         self._upgrade_rest: bytes | None = None
@@ -93,8 +103,9 @@ class H1Server(asyncio.Protocol):
         ctx.sweeper.discard(self)
         ctx.forget(self)
         failed = self._failed or exc is not None
-        ctx.stats.close((ctx.loop.time() - self.started) * 1000.0, self.read, self.written,
-                        FAILURE if failed else SUCCESS)
+        ctx.stats.close(
+            (ctx.loop.time() - self.started) * 1000.0, self.read, self.written, FAILURE if failed else SUCCESS
+        )
         if self._reading is not None:
             self._reading.set_error(BadRequest("client closed the connection mid-request"))
         if self._task is not None and not self._task.done():
@@ -134,8 +145,9 @@ class H1Server(asyncio.Protocol):
     def expire(self) -> None:
         self.deadline = None
         if self._current is None:
-            log.debug("closing %s connection from %s: idle or slow request head", self.ctx.direction,
-                      self.conn.peer)
+            log.debug(
+                "closing %s connection from %s: idle or slow request head", self.ctx.direction, self.conn.peer
+            )
             self._failed = self.parser.in_head
             self._close()
 
@@ -153,12 +165,16 @@ class H1Server(asyncio.Protocol):
     def on_request(self, request: Request) -> None:
         request.conn = self.conn
         self.deadline = None
-        if self._current is None:
-            self._start(request)
-        else:
-            self._queue.append(request)
-            if len(self._queue) == MAX_PIPELINE:
-                self._pause()
+        queue = self._queue
+        queue.append(request)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set_result(None)
+        elif self._task is None:
+            self._task = self.ctx.loop.create_task(self._run())
+        if len(queue) == MAX_PIPELINE:
+            self._pause()
 
     def on_body(self, data: bytes) -> None:
         if self._reading is not None:
@@ -169,33 +185,26 @@ class H1Server(asyncio.Protocol):
             self._reading.feed_eof(trailers)
             self._reading = None
 
-    # serving
-    def _start(self, request: Request) -> None:
-        self._current = request
-        if request.expect_continue and not request.body.complete:
-            self._write(http1.CONTINUE)
-        self._task = self.ctx.loop.create_task(self._serve(request))
-
-    async def _serve(self, request: Request) -> None:
+    # serving: one task per connection, alive while the connection is
+    async def _run(self) -> None:
+        queue, ctx = self._queue, self.ctx
         while True:
+            if not queue:
+                self.deadline = ctx.loop.time() + ctx.idle_timeout
+                self._waiter = ctx.loop.create_future()
+                await self._waiter
+                continue
+            if len(queue) == MAX_PIPELINE:
+                self._resume()
+            request = self._current = queue.popleft()
+            if request.expect_continue and not request.body.complete:
+                self._write(http1.CONTINUE)
             response = await self._call(request)
             keep_alive = await self._send(request, response)
-            if not keep_alive or self.closed:
-                self._current = None
+            self._current = None
+            if not keep_alive or self.closed or ctx.draining:
                 self._close()
                 return
-            if not self._queue:
-                break
-            if len(self._queue) == MAX_PIPELINE:
-                self._resume()
-            request = self._queue.popleft()
-            self._current = request
-        self._current = None
-        self._task = None
-        if self.ctx.draining:
-            self._close()
-        else:
-            self.deadline = self.ctx.loop.time() + self.ctx.idle_timeout
 
     async def _call(self, request: Request) -> Response:
         try:

@@ -12,10 +12,10 @@ and continues as TCP.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.io.context import ServerContext
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # Given the connection facts, the detected protocol, the transport and the bytes read
 # so far, take over the socket (a TCP relay).
-TcpHandler = Callable[[ConnInfo, Protocol, asyncio.Transport, bytes, float], Awaitable[None]]
+TcpHandler = Callable[[ConnInfo, Protocol, asyncio.Transport, bytes, float], Coroutine[Any, Any, None]]
 
 
 class Listener:
@@ -49,8 +49,9 @@ class Listener:
 
     async def start(self, addr: SocketAddr, backlog: int = 1024) -> asyncio.Server:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: Detect(self), addr.host, addr.port, backlog=backlog,
-                                               reuse_address=True)
+        self.server = await loop.create_server(
+            lambda: Detect(self), addr.host, addr.port, backlog=backlog, reuse_address=True
+        )
         return self.server
 
     @property

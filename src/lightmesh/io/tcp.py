@@ -11,8 +11,8 @@ duration in its :class:`~lightmesh.core.stats.TcpStats` when it closes.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 import logging
+from typing import cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.stats import TcpStats

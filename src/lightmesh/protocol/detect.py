@@ -50,7 +50,8 @@ def detect(prefix: bytes) -> Protocol | None:
         return Protocol.TLS if prefix[1] == 0x03 and prefix[2] <= 0x04 else Protocol.OPAQUE
     if _REQUEST_LINE.match(prefix):
         return Protocol.HTTP1
-    line = prefix.split(b"\n", 1)[0]
-    if len(line) < len(prefix) or not _PARTIAL.match(prefix):
+    # Only the first MAX_REQUEST_LINE + 1 bytes decide, so more bytes never change an answer.
+    head = prefix[: MAX_REQUEST_LINE + 1]
+    if b"\n" in head or not _PARTIAL.match(head):
         return Protocol.OPAQUE  # a full line that is not a request line, or an impossible prefix
-    return Protocol.HTTP1 if len(prefix) > MAX_REQUEST_LINE else None
+    return Protocol.HTTP1 if len(head) > MAX_REQUEST_LINE else None

@@ -88,7 +88,6 @@ class Request:
         path: bytes,
         headers: Headers,
         body: Body,
-        *,
         authority: bytes | None = None,
         version: bytes = b"1.1",
         keep_alive: bool = True,
@@ -127,7 +126,6 @@ class Response:
         status: int,
         headers: Headers,
         body: Body,
-        *,
         reason: bytes = b"",
         keep_alive: bool = True,
     ) -> None:
@@ -181,7 +179,7 @@ class BytesBody:
 
     def __init__(self, data: bytes = b"", trailers: Headers | None = None) -> None:
         self._data: bytes | None = data
-        self.length = len(data)
+        self.length: int | None = len(data)
         self._trailers = trailers
 
     @property

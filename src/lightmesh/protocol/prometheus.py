@@ -51,7 +51,8 @@ class Family:
         self.lines.append(f"{self.name}_count{_labels(labels)} {count}")
 
     def render(self) -> str:
-        head = f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.kind}\n"
+        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
+        head = f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.kind}\n"
         return head + "".join(line + "\n" for line in self.lines)
 
 

@@ -71,6 +71,8 @@ class AdminService:
         if method != b"POST":
             return _reply(405, "use POST", [_TEXT, (b"allow", b"POST")])
         if self.shutdown is None:
-            return _reply(404, "shutdown endpoint disabled; set LIGHTMESH_PROXY_ADMIN_SHUTDOWN=true to enable")
+            return _reply(
+                404, "shutdown endpoint disabled; set LIGHTMESH_PROXY_ADMIN_SHUTDOWN=true to enable"
+            )
         self.shutdown()
         return _reply(202, "shutting down")

@@ -59,21 +59,39 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("outbound_listen_addr", "127.0.0.1:4140", parse_socket_addr, "where the app's outbound traffic enters"),
+    Setting(
+        "outbound_listen_addr", "127.0.0.1:4140", parse_socket_addr, "where the app's outbound traffic enters"
+    ),
     Setting("inbound_listen_addr", "0.0.0.0:4143", parse_socket_addr, "where traffic from the mesh enters"),
-    Setting("admin_listen_addr", "0.0.0.0:4191", parse_socket_addr, "/metrics, /ready, /live, /proxy-log-level"),
-    Setting("inbound_forward", "", _optional_addr,
-            "the local application's address; empty: 127.0.0.1 at the original destination port"),
-    Setting("static_destinations", "", parse_static_destinations,
-            "name:port=ip:port,ip:port;name2:port=... resolved before DNS"),
-    Setting("opaque_ports", "25,587,3306,4444,5432,6379,9300,11211", parse_ports,
-            "ports relayed as TCP without protocol detection (server-speaks-first protocols)"),
+    Setting(
+        "admin_listen_addr", "0.0.0.0:4191", parse_socket_addr, "/metrics, /ready, /live, /proxy-log-level"
+    ),
+    Setting(
+        "inbound_forward",
+        "",
+        _optional_addr,
+        "the local application's address; empty: 127.0.0.1 at the original destination port",
+    ),
+    Setting(
+        "static_destinations",
+        "",
+        parse_static_destinations,
+        "name:port=ip:port,ip:port;name2:port=... resolved before DNS",
+    ),
+    Setting(
+        "opaque_ports",
+        "25,587,3306,4444,5432,6379,9300,11211",
+        parse_ports,
+        "ports relayed as TCP without protocol detection (server-speaks-first protocols)",
+    ),
     Setting("log_level", "info", _choice(*LOG_LEVELS), "trace, debug, info, warning or error"),
     Setting("log_format", "plain", _choice("plain", "json"), "plain or json (one object per line)"),
     Setting("detect_timeout", "10s", parse_duration, "give up protocol detection and relay as TCP"),
     Setting("outbound_connect_timeout", "1s", parse_duration, "upstream connect timeout, outbound (-> 504)"),
     Setting("inbound_connect_timeout", "1s", parse_duration, "connect timeout to the local app (-> 504)"),
-    Setting("header_read_timeout", "10s", parse_duration, "a request head must arrive within this (slowloris)"),
+    Setting(
+        "header_read_timeout", "10s", parse_duration, "a request head must arrive within this (slowloris)"
+    ),
     Setting("idle_timeout", "60s", parse_duration, "close client keep-alive connections idle this long"),
     Setting("pool_idle_timeout", "3s", parse_duration, "close pooled upstream connections idle this long"),
     Setting("dns_ttl", "5s", parse_duration, "how often DNS answers for a destination are refreshed"),

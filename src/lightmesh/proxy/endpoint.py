@@ -17,7 +17,9 @@ from lightmesh.protocol.messages import NO_BODY, Response
 
 
 class Connector:
-    def __init__(self, stats: TcpStats, sweeper: Sweeper, connect_timeout: float, pool_idle_timeout: float) -> None:
+    def __init__(
+        self, stats: TcpStats, sweeper: Sweeper, connect_timeout: float, pool_idle_timeout: float
+    ) -> None:
         self.stats = stats
         self.sweeper = sweeper
         self.connect_timeout = connect_timeout

@@ -66,38 +66,70 @@ class Proxy:
 
     async def start(self) -> None:
         cfg = self.config
-        out_conn = Connector(self.tcp_stats["outbound", "dst"], self.sweeper, cfg.outbound_connect_timeout,
-                             cfg.pool_idle_timeout)
-        in_conn = Connector(self.tcp_stats["inbound", "dst"], self.sweeper, cfg.inbound_connect_timeout,
-                            cfg.pool_idle_timeout)
+        out_conn = Connector(
+            self.tcp_stats["outbound", "dst"],
+            self.sweeper,
+            cfg.outbound_connect_timeout,
+            cfg.pool_idle_timeout,
+        )
+        in_conn = Connector(
+            self.tcp_stats["inbound", "dst"], self.sweeper, cfg.inbound_connect_timeout, cfg.pool_idle_timeout
+        )
         own = {cfg.outbound_listen_addr, cfg.inbound_listen_addr}
         self.router = OutboundRouter(StaticDnsResolver(cfg.static_destinations), out_conn, own, cfg.dns_ttl)
         outbound = stack(self.router, errors_layer(), metrics_layer(self.tables[1]))
-        inbound = stack(InboundForwarder(cfg.inbound_forward, in_conn), errors_layer(),
-                        metrics_layer(self.tables[0]))
+        inbound = stack(
+            InboundForwarder(cfg.inbound_forward, in_conn), errors_layer(), metrics_layer(self.tables[0])
+        )
         self.sides = [
             await self._bind("outbound", outbound, out_conn, cfg.outbound_listen_addr, _outbound_tcp_target),
-            await self._bind("inbound", inbound, in_conn, cfg.inbound_listen_addr,
-                             lambda conn: inbound_target(cfg.inbound_forward, conn)),
+            await self._bind(
+                "inbound",
+                inbound,
+                in_conn,
+                cfg.inbound_listen_addr,
+                lambda conn: inbound_target(cfg.inbound_forward, conn),
+            ),
         ]
         own.update(side.listener.bound for side in self.sides)
         shutdown = self.stop if cfg.admin_shutdown else None
-        admin_ctx = ServerContext("admin", AdminService(self.metrics, lambda: self.ready, shutdown),
-                                  TcpStats("admin", "src"), self.sweeper,
-                                  header_timeout=cfg.header_read_timeout, idle_timeout=cfg.idle_timeout)
+        admin_ctx = ServerContext(
+            "admin",
+            AdminService(self.metrics, lambda: self.ready, shutdown),
+            TcpStats("admin", "src"),
+            self.sweeper,
+            header_timeout=cfg.header_read_timeout,
+            idle_timeout=cfg.idle_timeout,
+        )
         self.admin = Listener(admin_ctx, _refuse_tcp, frozenset(), cfg.detect_timeout)
         await self.admin.start(cfg.admin_listen_addr)
         self.ready = True
-        log.info("proxy ready: outbound %s, inbound %s -> %s, admin %s", self.sides[0].listener.bound,
-                 self.sides[1].listener.bound, cfg.inbound_forward or "original destination", self.admin.bound)
+        log.info(
+            "proxy ready: outbound %s, inbound %s -> %s, admin %s",
+            self.sides[0].listener.bound,
+            self.sides[1].listener.bound,
+            cfg.inbound_forward or "original destination",
+            self.admin.bound,
+        )
 
-    async def _bind(self, direction: str, service: Service, connector: Connector, addr: SocketAddr,
-                    target: TargetFn) -> Side:
+    async def _bind(
+        self, direction: str, service: Service, connector: Connector, addr: SocketAddr, target: TargetFn
+    ) -> Side:
         cfg = self.config
-        ctx = ServerContext(direction, service, self.tcp_stats[direction, "src"], self.sweeper,
-                            header_timeout=cfg.header_read_timeout, idle_timeout=cfg.idle_timeout)
-        tcp = TcpForwarder(target, self.tcp_stats[direction, "src"], self.tcp_stats[direction, "dst"],
-                           connector.connect_timeout)
+        ctx = ServerContext(
+            direction,
+            service,
+            self.tcp_stats[direction, "src"],
+            self.sweeper,
+            header_timeout=cfg.header_read_timeout,
+            idle_timeout=cfg.idle_timeout,
+        )
+        tcp = TcpForwarder(
+            target,
+            self.tcp_stats[direction, "src"],
+            self.tcp_stats[direction, "dst"],
+            connector.connect_timeout,
+        )
         listener = Listener(ctx, tcp, self.config.opaque_ports, cfg.detect_timeout)
         await listener.start(addr)
         return Side(ctx, listener, connector, tcp)
@@ -113,7 +145,9 @@ class Proxy:
             if side.listener.server is not None:
                 side.listener.server.close()
             side.ctx.drain()
-        waits = [side.ctx.wait_closed() for side in self.sides] + [side.tcp.wait_closed() for side in self.sides]
+        waits = [side.ctx.wait_closed() for side in self.sides] + [
+            side.tcp.wait_closed() for side in self.sides
+        ]
         try:
             async with asyncio.timeout(grace):
                 await asyncio.gather(*waits)
@@ -135,8 +169,9 @@ def _outbound_tcp_target(conn: ConnInfo) -> SocketAddr | None:
     return None
 
 
-async def _refuse_tcp(conn: ConnInfo, protocol: Protocol, transport: asyncio.Transport, early: bytes,
-                      started: float) -> None:
+async def _refuse_tcp(
+    conn: ConnInfo, protocol: Protocol, transport: asyncio.Transport, early: bytes, started: float
+) -> None:
     transport.close()
 
 

@@ -111,8 +111,11 @@ class OutboundRouter:
 
     def _check_loop(self, dest: Destination) -> None:
         looping = [a for a in dest.balancer.addrs if self._is_own(a)]
-        dest.loop_error = Unavailable(f"routing loop: {dest.name} resolves to this proxy ({looping[0]})") \
-            if looping else None
+        dest.loop_error = (
+            Unavailable(f"routing loop: {dest.name} resolves to this proxy ({looping[0]})")
+            if looping
+            else None
+        )
 
     def _is_own(self, addr: SocketAddr) -> bool:
         for own in self.own_addrs:
@@ -128,8 +131,12 @@ class OutboundRouter:
         try:
             addrs = await self.resolver.resolve(dest.name)
         except ProxyError as exc:
-            log.warning("refreshing %s failed, keeping %d endpoints: %s", dest.name, len(dest.balancer.pools),
-                        exc.reason)
+            log.warning(
+                "refreshing %s failed, keeping %d endpoints: %s",
+                dest.name,
+                len(dest.balancer.pools),
+                exc.reason,
+            )
         else:
             if addrs != dest.balancer.addrs:
                 dest.balancer.update(addrs)

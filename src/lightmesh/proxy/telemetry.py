@@ -3,20 +3,21 @@
 The hot path updates plain ints in slotted objects (:class:`RouteStats`,
 :class:`~lightmesh.core.stats.TcpStats`); :class:`MeshCollector` walks them when
 ``/metrics`` is scraped and renders metric families with Linkerd's names, labels and
-latency buckets, plus ``process_*`` metrics read from /proc. The number of distinct authorities per direction is capped so a
-client sending random ``Host`` headers cannot grow memory without bound; the
-excess is counted under ``authority="overflow"``.
+latency buckets, plus ``process_*`` metrics read from /proc. The number of
+distinct authorities per direction is capped so a client sending random ``Host``
+headers cannot grow memory without bound; the excess is counted under
+``authority="overflow"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import os
 import resource
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
 
-from lightmesh.core.latency import Histogram
+from lightmesh.core.latency import BOUNDS_MS, Histogram
 from lightmesh.core.stats import TcpStats
 from lightmesh.protocol.prometheus import Family, render
 
@@ -47,7 +48,9 @@ class RouteStats:
         if stats is None:
             stats = self.responses[key] = ResponseStats()
         stats.count += 1
-        stats.latency.observe(latency_ms)
+        latency = stats.latency
+        latency.counts[bisect_left(BOUNDS_MS, latency_ms)] += 1
+        latency.sum += latency_ms
 
 
 class HttpTable:
@@ -144,12 +147,20 @@ def process_families() -> Iterator[Family]:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     boot = _boot_time()
     metrics = [
-        ("process_cpu_seconds_total", "counter", "User and system CPU time (s)",
-         (int(fields[11]) + int(fields[12])) / ticks),
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time (s)",
+            (int(fields[11]) + int(fields[12])) / ticks,
+        ),
         ("process_virtual_memory_bytes", "gauge", "Virtual memory size (bytes)", int(fields[20])),
         ("process_resident_memory_bytes", "gauge", "Resident memory size (bytes)", int(fields[21]) * page),
-        ("process_start_time_seconds", "gauge", "Start time since the epoch (s)",
-         boot + int(fields[19]) / ticks if boot else _START),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "Start time since the epoch (s)",
+            boot + int(fields[19]) / ticks if boot else _START,
+        ),
         ("process_open_fds", "gauge", "Open file descriptors", fds),
         ("process_max_fds", "gauge", "Maximum open file descriptors", soft),
     ]

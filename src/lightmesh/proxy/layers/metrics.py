@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from lightmesh.core.classify import FAILURE, classify
+from lightmesh.core.classify import FAILURE, SUCCESS, classify
 from lightmesh.protocol.messages import Response
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.telemetry import HttpTable, RouteStats
@@ -52,6 +52,11 @@ class _Recorder:
         self.latency_ms = latency_ms
 
     def __call__(self, response: Response, error: BaseException | None) -> None:
-        grpc = _grpc_status(response)
-        cls = FAILURE if error is not None else classify(response.status, grpc)
+        grpc = _grpc_status(response) if response.body.trailers else None
+        if error is not None:
+            cls = FAILURE
+        elif grpc is None:
+            cls = FAILURE if response.status >= 500 else SUCCESS
+        else:
+            cls = classify(response.status, grpc)
         self.stats.response(response.status, grpc, cls, self.latency_ms)

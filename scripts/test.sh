@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the tests need (apt as root, pip) and run the whole suite:
+# lint, types and layering checks, unit tests, integration tests with real peers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(curl)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing system packages (install as root): ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,1 @@
+"""Bundled demo applications for ``lightmesh demo``."""
