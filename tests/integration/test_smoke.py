@@ -14,7 +14,8 @@ def test_inbound_forwards_to_the_application_and_counts_it(proxy: ProxyProcess) 
         info = json.loads(response.read())
     assert info["method"] == "GET"
     assert proxy.metric("request_total", direction="inbound") == 1
-    assert proxy.metric("response_total", direction="inbound", status_code="200", classification="success") == 1
+    ok = {"direction": "inbound", "status_code": "200", "classification": "success"}
+    assert proxy.metric("response_total", **ok) == 1
 
 
 def test_outbound_routes_by_host_as_an_http_proxy(proxy: ProxyProcess, upstream: UpstreamServer) -> None:

@@ -57,7 +57,8 @@ class ProxyProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"proxy exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"proxy exited: {err}")
             try:
                 with urllib.request.urlopen(f"http://{self.admin}/ready", timeout=1) as r:
                     if r.status == 200:

@@ -58,7 +58,9 @@ def run_demo(app_port: int, inbound: int, outbound: int, admin: int, duration: f
         "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"127.0.0.1:{outbound}",
         "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"127.0.0.1:{admin}",
         "LIGHTMESH_PROXY_INBOUND_FORWARD": f"127.0.0.1:{app_port}",
-        "LIGHTMESH_PROXY_STATIC_DESTINATIONS": f"sample.demo:80=127.0.0.1:{app_port};down.demo:80=127.0.0.1:1",
+        # down.demo points at a closed port, to show a 502 and its reason
+        "LIGHTMESH_PROXY_STATIC_DESTINATIONS": f"sample.demo:80=127.0.0.1:{app_port};"
+        "down.demo:80=127.0.0.1:1",
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:

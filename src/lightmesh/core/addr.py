@@ -9,6 +9,7 @@ with a message that says what was wrong, so configuration errors are clear.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import NamedTuple
 
 
@@ -123,3 +124,16 @@ def parse_ports(spec: str) -> frozenset[int]:
             raise ValueError(f"empty port range {item!r}")
         ports.update(range(first, last + 1))
     return frozenset(ports)
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
+
+
+def check_hostname(host: str) -> None:
+    """Raise ``ValueError`` unless ``host`` is a valid DNS name (RFC 1123, ``_`` allowed)."""
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253:
+        raise ValueError("a host name must have 1 to 253 characters")
+    for label in name.split("."):
+        if not _LABEL.match(label):
+            raise ValueError(f"invalid label {label!r}: use letters, digits and '-', 1 to 63 characters")

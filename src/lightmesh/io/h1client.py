@@ -25,7 +25,7 @@ from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
 from lightmesh.protocol import http1
 from lightmesh.protocol.http1 import Framing
-from lightmesh.protocol.messages import NO_BODY, Body, Headers, Request, Response
+from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, Headers, Request, Response
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class H1Client(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
-        self.parser = http1.ResponseParser(self, self._make_body)
+        self.parser = http1.ResponseParser(self)
         self.closed = False
         self.uses = 0
         self.deadline: float | None = None
@@ -46,6 +46,8 @@ class H1Client(asyncio.Protocol):
         self.written = 0
         self._started = 0.0
         self._waiter: asyncio.Future[Response] | None = None
+        self._response: Response | None = None  # parsed, not yet handed over
+        self._chunks: list[bytes] = []  # its body so far
         self._body: StreamBody | None = None
         self._request_sent = True
         self._response_done = True
@@ -69,6 +71,8 @@ class H1Client(asyncio.Protocol):
         except ProxyError as exc:
             self._fail(exc)
             return
+        if self._response is not None:
+            self._deliver_streaming()
         if rest is not None and self._tunnel is not None:
             self._become_tunnel(rest)
 
@@ -130,7 +134,7 @@ class H1Client(asyncio.Protocol):
         self.parser.expect(request.method)
         body = request.body
         framing = http1.request_framing(body)
-        head = http1.encode_request_head(request, framing)
+        head = http1.encode_request_head(request, framing, self.pool.host_header)
         if framing is Framing.NONE:
             self._write(head)
             self._request_sent = True
@@ -170,37 +174,59 @@ class H1Client(asyncio.Protocol):
         except Exception as exc:
             log.debug("request body to %s failed: %s", self.pool.addr, exc)
             body.discard()
-            self.abort()
+            # a client that broke its own body (BadRequest) hears so; else the upstream failed
+            self._fail(exc if isinstance(exc, ProxyError) else UpstreamError(f"sending request body: {exc}"))
             return
         finally:
             self._pump = None
         self._request_sent = True
         self._maybe_release()
 
-    # ResponseHandler
-    def _make_body(self, length: int | None, chunked: bool) -> Body:
-        self._body = StreamBody(self, length)
-        return self._body
-
+    # ResponseHandler. A response is handed over when it is complete or, if its body is
+    # still arriving, at the end of the read that carried its head; so a small response
+    # reaches the server whole and goes out in one write.
     def on_response(self, response: Response, framing: Framing) -> None:
         if response.status == 101:
             self._tunnel = Pipe(self.pool.stats)
             response.tunnel = self._tunnel
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(response)
+        self._response = response
 
     def on_body(self, data: bytes) -> None:
         if self._body is not None:
             self._body.feed(data)
+        else:
+            self._chunks.append(data)
 
     def on_response_end(self, trailers: Headers | None) -> None:
-        if self._body is not None:
+        response = self._response
+        if response is not None:
+            self._response = None
+            if self.parser.framing is not Framing.NONE:
+                chunks, self._chunks = self._chunks, []
+                response.body = BytesBody(b"".join(chunks), trailers)
+            self._hand_over(response)
+        elif self._body is not None:
             self._body.feed_eof(trailers)
             self._body = None
         self._response_done = True
         if self._tunnel is None:
             self._maybe_release()
+
+    def _deliver_streaming(self) -> None:
+        response, self._response = self._response, None
+        assert response is not None
+        if self.parser.framing is not Framing.NONE:
+            body = self._body = StreamBody(self, self.parser.length)
+            for chunk in self._chunks:
+                body.feed(chunk)
+            self._chunks = []
+            response.body = body
+        self._hand_over(response)
+
+    def _hand_over(self, response: Response) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
 
     def _maybe_release(self) -> None:
         if not self._response_done or self.closed:
@@ -265,6 +291,7 @@ class Pool:
         self.max_idle = max_idle
         self.idle: list[H1Client] = []
         self.in_flight = 0
+        self.host_header = str(addr).encode()
 
     async def send(self, request: Request) -> Response:
         self.in_flight += 1

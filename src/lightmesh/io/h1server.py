@@ -60,6 +60,7 @@ class H1Server(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._upgrade_rest: bytes | None = None
         self._broken: ProxyError | None = None
+        self._timing_head = True  # the first head is timed from connection_made
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,7 +87,8 @@ class H1Server(asyncio.Protocol):
         if rest is not None:
             self._upgrade_rest = rest
             self._pause()
-        elif self.deadline is None and self.parser.in_head:
+        elif self.parser.in_head and not self._timing_head:
+            self._timing_head = True  # a request head has begun: it must finish in time
             self.deadline = self.ctx.loop.time() + self.ctx.header_timeout
 
     def eof_received(self) -> bool:
@@ -129,7 +131,7 @@ class H1Server(asyncio.Protocol):
         self._resume()
 
     def body_discarded(self) -> None:
-        self._broken = self._broken or BadRequest("request body not read")
+        pass  # the parser keeps consuming the rest; _send closes if it is still arriving
 
     def _pause(self) -> None:
         self._pauses += 1
@@ -165,6 +167,7 @@ class H1Server(asyncio.Protocol):
     def on_request(self, request: Request) -> None:
         request.conn = self.conn
         self.deadline = None
+        self._timing_head = False
         queue = self._queue
         queue.append(request)
         waiter = self._waiter
@@ -199,41 +202,37 @@ class H1Server(asyncio.Protocol):
             request = self._current = queue.popleft()
             if request.expect_continue and not request.body.complete:
                 self._write(http1.CONTINUE)
-            response = await self._call(request)
+            try:
+                response = await ctx.service(request)
+            except ProxyError as exc:
+                response = error_response(exc)
+            except Exception:
+                log.exception("%s request %s failed inside the proxy", ctx.direction, request.path[:200])
+                response = error_response(ProxyError("internal proxy error"))
             keep_alive = await self._send(request, response)
             self._current = None
+            if self._broken is not None and not queue and keep_alive:
+                self._send_error(self._broken)
+                return
             if not keep_alive or self.closed or ctx.draining:
                 self._close()
                 return
 
-    async def _call(self, request: Request) -> Response:
-        try:
-            return await self.ctx.service(request)
-        except ProxyError as exc:
-            return error_response(exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s request %s failed inside the proxy", self.ctx.direction, request.path[:200])
-            return error_response(ProxyError("internal proxy error"))
-
     async def _send(self, request: Request, response: Response) -> bool:
         if response.tunnel is not None:
             return self._tunnel(response)
-        framing = http1.response_framing(request.method, response.status, response.body, request.version)
+        body = response.body
+        framing = http1.response_framing(request.method, response.status, body, request.version)
         keep_alive = (
             request.keep_alive
             and response.keep_alive
             and framing is not Framing.CLOSE
-            and not self.ctx.draining
+            and request.body.complete
+            and self._reading is not request.body  # else the client is still sending a body
             and self._upgrade_rest is None
-            and self._broken is None
-            and (request.body.complete or self._reading is request.body)
+            and not self.ctx.draining
         )
-        if self._reading is not None and self._reading is request.body:
-            keep_alive = False  # the client is still sending a body nobody waits for
         head = http1.encode_response_head(response, framing, request.version, keep_alive)
-        body = response.body
         try:
             if framing is Framing.NONE:
                 body.discard()
@@ -257,10 +256,13 @@ class H1Server(asyncio.Protocol):
 
     async def _send_body(self, head: bytes, body: Body, chunked: bool) -> None:
         data = body.read_nowait()
-        if data:
-            self._write(head + (http1.encode_chunk(data) if chunked else data))
-        else:
-            self._write(head)
+        if body.complete:  # all of it is here: one write
+            data = data or b""
+            if chunked:
+                data = (http1.encode_chunk(data) if data else b"") + http1.encode_last_chunk(body.trailers)
+            self._write(head + data)
+            return
+        self._write(head + (http1.encode_chunk(data) if chunked and data else data or b""))
         while data != b"":
             if self.closed:
                 raise ConnectionError("client went away")
@@ -285,28 +287,40 @@ class H1Server(asyncio.Protocol):
         response.finish(None)
         down = Pipe(self.ctx.stats)
         down.read, down.written = self.read, self.written
-        self.closed = True  # the relay owns the socket now
+        self.closed = True
         self.ctx.sweeper.discard(self)
         self.ctx.forget(self)
-        down.adopt(self.transport, self.started)
+        transport, self.transport = self.transport, None  # the relay owns the socket now
+        down.adopt(transport, self.started)
         join(down, upstream, a_pending=self._upgrade_rest or b"")
         if self._pauses:
-            self.transport.resume_reading()
+            transport.resume_reading()
         if upstream.transport is not None:
             upstream.transport.resume_reading()
         return True
 
     def _reject(self, error: ProxyError) -> None:
+        """The client sent something unparsable: answer 400/431 once earlier requests are done."""
         log.debug("rejecting request from %s: %s", self.conn.peer, error.reason)
         self._failed = True
-        if self._current is None:
-            response = error_response(error)
-            head = http1.encode_response_head(response, Framing.LENGTH, b"1.1", False)
-            self._write(head + (response.body.read_nowait() or b""))
-            self._close()
-        else:
-            self._broken = error
-            self._pause()
+        if self._reading is not None:  # broke off mid-body: the request it belonged to fails too
+            self._reading.set_error(error)
+            self._reading = None
+        self._pause()  # read nothing more from this client
+        busy = self._current is not None or self._queue
+        last = self._queue[-1] if self._queue else self._current
+        if last is not None and not last.keep_alive:
+            return  # bytes after "Connection: close" are ignored, not answered
+        if busy:
+            self._broken = error  # answered by _run after the requests before it
+            return
+        self._send_error(error)
+
+    def _send_error(self, error: ProxyError) -> None:
+        response = error_response(error)
+        head = http1.encode_response_head(response, Framing.LENGTH, b"1.1", False)
+        self._write(head + (response.body.read_nowait() or b""))
+        self._close()
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from collections.abc import Callable
+from typing import cast
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.io.context import ServerContext
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # Given the connection facts, the detected protocol, the transport and the bytes read
 # so far, take over the socket (a TCP relay).
-TcpHandler = Callable[[ConnInfo, Protocol, asyncio.Transport, bytes, float], Coroutine[Any, Any, None]]
+TcpHandler = Callable[[ConnInfo, Protocol, asyncio.Transport, bytes, float], None]
 
 
 class Listener:
@@ -125,13 +125,4 @@ class Detect(asyncio.Protocol):
             server.connection_made(transport)
             server.data_received(self.buffer)
             return
-        transport.pause_reading()
-        task = self.listener.ctx.loop.create_task(
-            self.listener.tcp(conn, protocol, transport, self.buffer, self.started)
-        )
-        task.add_done_callback(_log_failure)
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("TCP forward failed", exc_info=task.exception())
+        self.listener.tcp(conn, protocol, transport, self.buffer, self.started)

@@ -5,7 +5,11 @@ are consistent with more than one answer. Rules, in order:
 
 * HTTP/2 with prior knowledge: the 24-byte connection preface.
 * TLS: a handshake record header (``0x16 0x03 0x00..0x04``).
-* HTTP/1: a request line ``METHOD SP target SP HTTP/1.x CRLF``. A valid but
+* HTTP/1: a request line ``METHOD SP target SP HTTP/1.x CRLF``, or a standard
+  method (``GET``, ``POST``, ...) followed by a space: such a client speaks HTTP
+  even when the rest of its request line is malformed, and it gets a 400 from the
+  HTTP parser rather than having its bytes relayed (and a slow request line is
+  subject to the header read timeout, not the detection timeout). A valid but
   unfinished request line needs more bytes; past ``MAX_REQUEST_LINE`` it is
   HTTP/1 (the HTTP parser then answers for the oversized line).
 * Anything else is opaque TCP.
@@ -28,6 +32,7 @@ class Protocol(enum.Enum):
 
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_METHOD_SP = re.compile(rb"(?:GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH) ")
 _REQUEST_LINE = re.compile(rb"(%s{1,32}) [^\x00-\x20\x7f]+ HTTP/1\.[01]\r?\n" % _TOKEN)
 # A prefix of a request line that could still become one.
 _PARTIAL = re.compile(
@@ -48,7 +53,7 @@ def detect(prefix: bytes) -> Protocol | None:
         if len(prefix) < 3:
             return None
         return Protocol.TLS if prefix[1] == 0x03 and prefix[2] <= 0x04 else Protocol.OPAQUE
-    if _REQUEST_LINE.match(prefix):
+    if _REQUEST_LINE.match(prefix) or _METHOD_SP.match(prefix):
         return Protocol.HTTP1
     # Only the first MAX_REQUEST_LINE + 1 bytes decide, so more bytes never change an answer.
     head = prefix[: MAX_REQUEST_LINE + 1]

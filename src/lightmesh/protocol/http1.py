@@ -62,6 +62,9 @@ class RequestHandler(Protocol):
 
 
 class ResponseHandler(Protocol):
+    """Receives responses; ``on_response`` gets the head with ``NO_BODY``: the handler
+    attaches the body it wants, using the parser's ``framing`` and ``length``."""
+
     def on_response(self, response: Response, framing: Framing) -> None: ...
     def on_body(self, data: bytes) -> None: ...
     def on_response_end(self, trailers: Headers | None) -> None: ...
@@ -96,6 +99,10 @@ def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[byte
         tokens = {t.strip() for t in connection.lower().split(b",")}
         drop = HOP_BY_HOP | (tokens - _PLAIN_CONNECTION - {b"host", b""})
     return [field for field in raw if field[0] not in drop], fields
+
+
+def _ends_chunked(transfer_encoding: bytes) -> bool:
+    return transfer_encoding.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
 
 
 def split_absolute(target: bytes) -> tuple[bytes, bytes] | None:
@@ -136,11 +143,16 @@ class RequestParser:
         self._raw: Headers = []
         self._size = 0
         self._error: Exception | None = None
+        self._manual = 0  # body bytes of a stripped h2c upgrade request still to pass on
         self.upgrading: Request | None = None
         self.in_head = False
 
     def feed(self, data: bytes) -> bytes | None:
         """Parse ``data``; return the bytes after an accepted upgrade/CONNECT, else ``None``."""
+        if self._manual:
+            data = self._pass_body(data)
+            if not data:
+                return None
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -148,7 +160,7 @@ class RequestParser:
             if self.upgrading is not None:
                 return data[offset:]
             self._parser = httptools.HttpRequestParser(self)  # h2c upgrade was stripped: carry on
-            return self.feed(data[offset:]) if offset < len(data) else None
+            return self.feed(data[offset:]) if offset < len(data) or self._manual else None
         except httptools.HttpParserCallbackError:
             raise self._error or BadRequest("invalid request")
         except httptools.HttpParserError as exc:
@@ -188,7 +200,18 @@ class RequestParser:
         self._handler.on_request(request)
 
     def on_message_complete(self) -> None:
-        self._handler.on_request_end(self._raw or None)
+        if not self._manual:  # else llhttp ends an upgrade request at its head; see _pass_body
+            self._handler.on_request_end(self._raw or None)
+
+    def _pass_body(self, data: bytes) -> bytes:
+        """Hand on the Content-Length body of a stripped h2c offer; return what follows it."""
+        n = min(self._manual, len(data))
+        if n:
+            self._handler.on_body(data[:n])
+            self._manual -= n
+        if not self._manual:
+            self._handler.on_request_end(None)
+        return data[n:]
 
     def _build(self, raw: Headers) -> Request:
         if len(raw) > MAX_HEADERS:
@@ -196,7 +219,10 @@ class RequestParser:
         headers, fields = split_fields(raw)
         parser = self._parser
         method: bytes = parser.get_method()
-        chunked = b"transfer-encoding" in fields  # llhttp has checked it ends in "chunked"
+        te = fields.get(b"transfer-encoding")
+        chunked = te is not None
+        if chunked and not _ends_chunked(te):  # type: ignore[arg-type]
+            raise BadRequest("Transfer-Encoding of a request must end in chunked")
         length = fields.get(b"content-length")
         body = self._body_factory(None if chunked or length is None else int(length), chunked)
         url = self._url
@@ -217,28 +243,33 @@ class RequestParser:
             _VERSIONS.get(parser.get_http_version()) or b"1.1",
             parser.should_keep_alive(),
         )
-        if fields.keys() & _REQUEST_FLAGS:
-            self._flags(request, fields, chunked or length not in (None, b"0"))
+        if fields.keys() & _REQUEST_FLAGS and self._flags(request, fields) and (chunked or length):
+            if chunked:
+                raise BadRequest("Upgrade: h2c with a chunked request body is not supported")
+            self._manual = int(length)  # type: ignore[arg-type]
         self.upgrading = request if request.upgrade is not None or method == b"CONNECT" else None
         return request
 
     @staticmethod
-    def _flags(request: Request, fields: dict[bytes, bytes], has_body: bool) -> None:
+    def _flags(request: Request, fields: dict[bytes, bytes]) -> bool:
+        """Set upgrade and expect-continue; ``True`` when an h2c upgrade offer is stripped.
+
+        llhttp stops at the head of any upgrade request, so the caller must then pass
+        the body on itself (an h2c offer is never honoured: request smuggling guard).
+        """
+        request.expect_continue = fields.get(b"expect", b"").strip().lower() == b"100-continue"
         upgrade = fields.get(b"upgrade")
         connection = {token.strip() for token in fields.get(b"connection", b"").lower().split(b",")}
-        if upgrade is not None and b"upgrade" in connection:
-            offered = {token.strip() for token in upgrade.lower().split(b",")}
-            if b"h2c" not in offered:  # an h2c upgrade is never passed on (smuggling guard)
-                request.upgrade = upgrade.strip()
-            elif has_body:
-                # llhttp stops at the head of an upgrade request, so the body of one we do not
-                # honour would be parsed as the next request: refuse it instead.
-                raise BadRequest("Upgrade: h2c with a request body is not supported")
-        request.expect_continue = fields.get(b"expect", b"").strip().lower() == b"100-continue"
+        if upgrade is None or b"upgrade" not in connection:
+            return False
+        if b"h2c" in {token.strip() for token in upgrade.lower().split(b",")}:
+            return True
+        request.upgrade = upgrade.strip()
+        return False
 
 
 _VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
-_REQUEST_FLAGS = frozenset({b"upgrade", b"expect"})
+_REQUEST_FLAGS = frozenset({b"upgrade", b"expect"})  # fields that need _flags
 
 
 class _SkipBody(Exception):
@@ -252,9 +283,8 @@ class ResponseParser:
     HEAD is known to have no body. Interim 1xx responses (except 101) are skipped.
     """
 
-    def __init__(self, handler: ResponseHandler, body_factory: BodyFactory) -> None:
+    def __init__(self, handler: ResponseHandler) -> None:
         self._handler = handler
-        self._body_factory = body_factory
         self.on_body = handler.on_body
         self._parser = httptools.HttpResponseParser(self)
         self._raw: Headers = []
@@ -263,6 +293,7 @@ class ResponseParser:
         self._head_request = False
         self._interim = False
         self.framing = Framing.NONE
+        self.length: int | None = None
         self.in_message = False
 
     def expect(self, method: bytes) -> None:
@@ -328,23 +359,19 @@ class ResponseParser:
         headers, fields = split_fields(raw, request=False)
         te = fields.get(b"transfer-encoding")
         length = fields.get(b"content-length")
+        self.length = None
         if self._head_request or status in (204, 304) or status < 200:
             self.framing = Framing.NONE
-            body = NO_BODY
             if length is not None:  # HEAD and 304 keep the size of the entity they describe
                 headers = [*headers, (b"content-length", length)]
+        elif te is not None and _ends_chunked(te):
+            self.framing = Framing.CHUNKED
+        elif length is not None and te is None:
+            self.framing = Framing.LENGTH
+            self.length = int(length)
         else:
-            if te is not None and te.rstrip().lower().endswith(b"chunked"):
-                self.framing = Framing.CHUNKED
-            elif length is not None and te is None:
-                self.framing = Framing.LENGTH
-            else:
-                self.framing = Framing.CLOSE
-            body = self._body_factory(
-                int(length) if self.framing is Framing.LENGTH else None,  # type: ignore[arg-type]
-                self.framing is Framing.CHUNKED,
-            )
-        response = Response(status, headers, body, self._reason)
+            self.framing = Framing.CLOSE
+        response = Response(status, headers, NO_BODY, self._reason)
         if status == 101:
             response.keep_alive = False
             upgrade = fields.get(b"upgrade")
@@ -392,12 +419,17 @@ def _header_block(headers: Headers) -> bytes:
     return b"\r\n".join(map(_JOIN_FIELD, headers)) + b"\r\n" if headers else b""
 
 
-def encode_request_head(request: Request, framing: Framing) -> bytes:
-    """The request line and headers for an upstream (always HTTP/1.1, origin-form)."""
+def encode_request_head(request: Request, framing: Framing, default_host: bytes | None = None) -> bytes:
+    """The request line and headers for an upstream (always HTTP/1.1, origin-form).
+
+    HTTP/1.1 requires ``Host``: a request without one (from an HTTP/1.0 client) gets
+    its authority, else ``default_host`` (the upstream's address).
+    """
     target = request.authority if request.method == b"CONNECT" else request.path
     headers = request.headers
-    if request.authority is not None and b"host" not in dict(headers):
-        headers = [(b"host", request.authority), *headers]  # HTTP/1.1 requires Host
+    host = request.authority or default_host
+    if host is not None and b"host" not in dict(headers):
+        headers = [(b"host", host), *headers]
     head = b"%s %s HTTP/1.1\r\n%s" % (request.method, target, _header_block(headers))
     if request.upgrade is not None:
         head += b"connection: upgrade\r\nupgrade: %s\r\n" % request.upgrade

@@ -7,6 +7,8 @@ proxy cannot know where the application listens and answers 502 saying so.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import UpstreamError
 from lightmesh.protocol.messages import ConnInfo
@@ -29,8 +31,8 @@ class InboundForwarder:
         self.forward = forward
         self.connector = connector
 
-    async def __call__(self, request: Request) -> Response:
+    def __call__(self, request: Request) -> Awaitable[Response]:
         target = inbound_target(self.forward, request.conn)
         if request.method == b"CONNECT":
-            return await self.connector.tunnel(target)
-        return await self.connector.pool(target, request.authority).send(request)
+            return self.connector.tunnel(target)
+        return self.connector.pool(target, request.authority).send(request)

@@ -169,7 +169,7 @@ def _outbound_tcp_target(conn: ConnInfo) -> SocketAddr | None:
     return None
 
 
-async def _refuse_tcp(
+def _refuse_tcp(
     conn: ConnInfo, protocol: Protocol, transport: asyncio.Transport, early: bytes, started: float
 ) -> None:
     transport.close()

@@ -13,7 +13,7 @@ import asyncio
 import socket
 from typing import Protocol
 
-from lightmesh.core.addr import SocketAddr, is_ip, split_host_port
+from lightmesh.core.addr import SocketAddr, check_hostname, is_ip, split_host_port
 from lightmesh.core.errors import BadRequest, UpstreamError
 
 
@@ -42,6 +42,10 @@ class StaticDnsResolver:
             raise BadRequest(f"invalid authority {authority!r}: {exc}") from None
         if is_ip(host):
             return [SocketAddr(host, port)]
+        try:
+            check_hostname(host)
+        except ValueError as exc:
+            raise BadRequest(f"invalid host name {host!r}: {exc}") from None
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from lightmesh.core.addr import SocketAddr
-from lightmesh.core.errors import ProxyError
+from lightmesh.core.errors import ProxyError, UpstreamError
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import open_connection
 from lightmesh.io.tcp import Pipe, join
@@ -32,32 +32,43 @@ class TcpForwarder:
         self.connect_timeout = connect_timeout
         self.active: set[Pipe] = set()
 
-    async def __call__(
+    def __call__(
         self, conn: ConnInfo, protocol: Protocol, transport: asyncio.Transport, early: bytes, started: float
     ) -> None:
+        """Take the socket over now (bytes arriving meanwhile wait in the pipe), then dial."""
         down = Pipe(self.src)
         down.adopt(transport, started)
+        down.read = len(early)
+        if early:
+            down._pending.append(early)
+        transport.pause_reading()
+        task = asyncio.get_running_loop().create_task(self._connect(conn, protocol, down))
+        self.active.add(down)
+        down.wait_closed().add_done_callback(lambda _: self.active.discard(down))
+        task.add_done_callback(_log_failure)
+
+    async def _connect(self, conn: ConnInfo, protocol: Protocol, down: Pipe) -> None:
+        transport = down.transport
+        assert transport is not None
         try:
             target = self.target(conn)
-        except ProxyError as exc:
-            target = None
-            log.info("cannot forward %s connection from %s: %s", protocol.value, conn.peer, exc.reason)
-        if target is None:
-            transport.close()
-            return
-        try:
+            if target is None:
+                raise UpstreamError("no original destination (the connection was not redirected)")
             _, up = await open_connection(target, lambda: Pipe(self.dst), self.connect_timeout)
         except ProxyError as exc:
-            log.info("%s connection from %s: %s", protocol.value, conn.peer, exc.reason)
+            log.info("cannot forward %s connection from %s: %s", protocol.value, conn.peer, exc.reason)
             down.failed = True
             transport.abort()
             return
-        self.active.add(down)
-        down.wait_closed().add_done_callback(lambda _: self.active.discard(down))
-        join(down, up, a_pending=early)
+        join(down, up)
         if not down.closed:
             transport.resume_reading()
 
     async def wait_closed(self) -> None:
         while self.active:
             await asyncio.gather(*(pipe.wait_closed() for pipe in list(self.active)))
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("TCP forward failed", exc_info=task.exception())

@@ -134,7 +134,7 @@ class ResponseRecorder:
 
 def response_parser(method: bytes = b"GET") -> tuple[ResponseParser, ResponseRecorder]:
     recorder = ResponseRecorder()
-    parser = recorder.parser = ResponseParser(recorder, RecordingBody)
+    parser = recorder.parser = ResponseParser(recorder)
     parser.expect(method)
     return parser, recorder
 

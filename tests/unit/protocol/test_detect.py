@@ -38,17 +38,21 @@ TLS_CLIENT_HELLO = bytes.fromhex("16030100f8010000f40303") + bytes(32)
         (b"GET / HTTP/1.1\n", Protocol.HTTP1),
         (b"G", None),
         (b"GET", None),
-        (b"GET ", None),
-        (b"GET /index.html", None),
-        (b"GET / ", None),
-        (b"GET / HTTP/1.", None),
-        (b"GET / HTTP/1.1", None),
-        (b"GET / HTTP/1.1\r", None),
-        (b"GET / HTTP/2.0\r\n", Protocol.OPAQUE),
-        (b"GET / HTTP/1.2\r\n", Protocol.OPAQUE),
-        (b"GET  / HTTP/1.1\r\n", Protocol.OPAQUE),
-        (b"GET / HTTP/1.1\rX", Protocol.OPAQUE),
-        (b"GET / FTP", Protocol.OPAQUE),
+        (b"BREW ", None),
+        (b"BREW /index.html", None),
+        (b"BREW / ", None),
+        (b"BREW / HTTP/1.", None),
+        (b"BREW / HTTP/1.1", None),
+        (b"BREW / HTTP/1.1\r", None),
+        (b"BREW / HTTP/2.0\r\n", Protocol.OPAQUE),
+        (b"BREW / HTTP/1.2\r\n", Protocol.OPAQUE),
+        (b"BREW  / HTTP/1.1\r\n", Protocol.OPAQUE),
+        (b"BREW / HTTP/1.1\rX", Protocol.OPAQUE),
+        (b"BREW / FTP", Protocol.OPAQUE),
+        # A standard method and a space: HTTP/1, so a malformed line gets a 400, not a relay.
+        (b"GET ", Protocol.HTTP1),
+        (b"POST /a b HTTP/1.1\r\n", Protocol.HTTP1),
+        (b"GET / HTTP/1.2\r\n", Protocol.HTTP1),
         (b"A" * 33 + b" / HTTP/1.1\r\n", Protocol.OPAQUE),
         (b"SSH-2.0-OpenSSH_9.6\r\n", Protocol.OPAQUE),
         (b"\x00\x00\x00\x01", Protocol.OPAQUE),
@@ -65,7 +69,7 @@ def test_partial_preface_needs_more_bytes() -> None:
 
 
 def test_a_long_unfinished_request_line_is_http1() -> None:
-    prefix = b"GET /" + b"a" * MAX_REQUEST_LINE
+    prefix = b"BREW /" + b"a" * MAX_REQUEST_LINE
     assert detect(prefix[:MAX_REQUEST_LINE]) is None
     assert detect(prefix) is Protocol.HTTP1
 

@@ -29,8 +29,13 @@ def test_flag_overrides_win_over_the_environment() -> None:
 
 
 def test_static_destinations_are_parsed_by_authority() -> None:
-    config = load({"LIGHTMESH_PROXY_STATIC_DESTINATIONS": "web:80=127.0.0.1:8080,127.0.0.1:8081;db:5432=10.0.0.1:5432"})
-    assert config.static_destinations["web:80"] == [SocketAddr("127.0.0.1", 8080), SocketAddr("127.0.0.1", 8081)]
+    config = load(
+        {"LIGHTMESH_PROXY_STATIC_DESTINATIONS": "web:80=127.0.0.1:8080,127.0.0.1:8081;db:5432=10.0.0.1:5432"}
+    )
+    assert config.static_destinations["web:80"] == [
+        SocketAddr("127.0.0.1", 8080),
+        SocketAddr("127.0.0.1", 8081),
+    ]
     assert config.static_destinations["db:5432"] == [SocketAddr("10.0.0.1", 5432)]
 
 
