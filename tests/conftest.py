@@ -22,9 +22,17 @@ def start_proxy() -> Iterator[Callable[..., ProxyProcess]]:
     started: list[ProxyProcess] = []
 
     def start(**env: str) -> ProxyProcess:
-        proxy = ProxyProcess(env).start()
-        started.append(proxy)
-        return proxy
+        for attempt in range(3):  # a free port can be taken by another process before the proxy binds it
+            proxy = ProxyProcess(env)
+            try:
+                proxy.start()
+            except RuntimeError as exc:
+                if "in use" not in str(exc) or attempt == 2:
+                    raise
+                continue
+            started.append(proxy)
+            return proxy
+        raise AssertionError("unreachable")
 
     yield start
     for proxy in started:

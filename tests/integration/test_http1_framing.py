@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.h1_peers import TrackingUpstream, curl, start_isolated
-from tests.support.h1_wire import RawConnection, chunked, echo_headers, request
+from tests.support.h1_wire import RawConnection, chunked, echo_headers, raw_request
 from tests.support.proxy import ProxyProcess
 
 SIDES = ["inbound", "outbound"]
@@ -34,9 +34,9 @@ def app() -> Iterator[TrackingUpstream]:
 
 
 @pytest.fixture
-def mesh(start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream) -> ProxyProcess:
+def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
     """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 def _sha(data: bytes) -> str:
@@ -50,7 +50,7 @@ def test_content_length_request_body_arrives_intact_with_its_length(
     body = os.urandom(1024 * 1024 + 17)
     listener, host = _listener(mesh, app, side)
     with RawConnection(listener) as conn:
-        conn.send(request("POST", "/echo", [("Host", host), ("Content-Length", str(len(body)))], body))
+        conn.send(raw_request("POST", "/echo", [("Host", host), ("Content-Length", str(len(body)))], body))
         response = conn.read_response()
     assert response.status == 200
     info = response.json()
@@ -68,7 +68,7 @@ def test_chunked_request_body_arrives_intact_and_chunked(
     body = b"".join(pieces)
     listener, host = _listener(mesh, app, side)
     with RawConnection(listener) as conn:
-        conn.send(request("POST", "/echo", [("Host", host), ("Transfer-Encoding", "chunked")]))
+        conn.send(raw_request("POST", "/echo", [("Host", host), ("Transfer-Encoding", "chunked")]))
         wire = chunked(*pieces)
         for start in range(0, len(wire), 50_000):  # several writes: the body streams
             conn.send(wire[start : start + 50_000])
@@ -107,7 +107,7 @@ def test_content_length_response_is_streamed_with_its_length(
     size = 3 * 1024 * 1024 + 5
     listener, host = _listener(mesh, app, side)
     with RawConnection(listener) as conn:
-        conn.send(request("GET", f"/bytes/{size}", [("Host", host)]))
+        conn.send(raw_request("GET", f"/bytes/{size}", [("Host", host)]))
         response = conn.read_response(timeout=20)
     assert response.status == 200
     assert response.header("content-length") == str(size)
@@ -119,19 +119,19 @@ def test_content_length_response_is_streamed_with_its_length(
 def test_chunked_response_is_streamed_chunked(mesh: ProxyProcess, app: TrackingUpstream, side: str) -> None:
     listener, host = _listener(mesh, app, side)
     with RawConnection(listener) as conn:
-        conn.send(request("GET", "/chunked/2000", [("Host", host)]))
+        conn.send(raw_request("GET", "/chunked/2000", [("Host", host)]))
         response = conn.read_response()
         assert response.status == 200
         assert response.chunked
         assert not response.has_header("content-length")
         assert response.body == b"chunk\n" * 2000
-        conn.send(request("GET", "/echo", [("Host", host)]))
+        conn.send(raw_request("GET", "/echo", [("Host", host)]))
         assert conn.read_response().status == 200
 
 
 def test_content_length_zero_is_kept(mesh: ProxyProcess) -> None:
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("POST", "/echo", [("Host", "app"), ("Content-Length", "0")]))
+        conn.send(raw_request("POST", "/echo", [("Host", "app"), ("Content-Length", "0")]))
         info = conn.read_response().json()
     seen = echo_headers(info)
     assert seen["content-length"] == ["0"]
@@ -142,7 +142,7 @@ def test_content_length_zero_is_kept(mesh: ProxyProcess) -> None:
 @pytest.mark.parametrize("method", ["GET", "DELETE", "POST", "OPTIONS"])
 def test_request_without_a_body_gets_no_framing_headers(mesh: ProxyProcess, method: str) -> None:
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request(method, "/echo", [("Host", "app")]))
+        conn.send(raw_request(method, "/echo", [("Host", "app")]))
         info = conn.read_response().json()
     seen = echo_headers(info)
     assert info["method"] == method
@@ -152,7 +152,9 @@ def test_request_without_a_body_gets_no_framing_headers(mesh: ProxyProcess, meth
 
 def test_empty_chunked_request_body_stays_empty(mesh: ProxyProcess) -> None:
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("POST", "/echo", [("Host", "app"), ("Transfer-Encoding", "chunked")], chunked()))
+        conn.send(
+            raw_request("POST", "/echo", [("Host", "app"), ("Transfer-Encoding", "chunked")], chunked())
+        )
         info = conn.read_response().json()
     assert (info["body_length"], info["body_sha256"]) == (0, _sha(b""))
 
@@ -161,28 +163,28 @@ def test_head_204_and_304_have_no_body_and_keep_alive_continues(
     mesh: ProxyProcess, app: TrackingUpstream
 ) -> None:
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("HEAD", "/status/200", [("Host", "app")]))
+        conn.send(raw_request("HEAD", "/status/200", [("Host", "app")]))
         head = conn.read_response("HEAD")
         assert (head.status, head.body) == (200, b"")
         assert head.header("content-length") == str(len(b"status 200\n")), "HEAD keeps the entity's length"
 
-        conn.send(request("GET", "/status/204", [("Host", "app")]))
+        conn.send(raw_request("GET", "/status/204", [("Host", "app")]))
         no_content = conn.read_response()
         assert no_content.status == 204
         assert not no_content.has_header("content-length")
         assert not no_content.has_header("transfer-encoding")
 
-        conn.send(request("GET", "/status/304", [("Host", "app")]))
+        conn.send(raw_request("GET", "/status/304", [("Host", "app")]))
         not_modified = conn.read_response()
         assert not_modified.status == 304
         assert not not_modified.has_header("transfer-encoding")
 
-        conn.send(request("HEAD", "/echo", [("Host", "app")]))
+        conn.send(raw_request("HEAD", "/echo", [("Host", "app")]))
         head_echo = conn.read_response("HEAD")
         assert head_echo.status == 200
         assert int(head_echo.header("content-length") or 0) > 0
 
-        conn.send(request("GET", "/echo", [("Host", "app")]))
+        conn.send(raw_request("GET", "/echo", [("Host", "app")]))
         final = conn.read_response()
         assert final.json()["method"] == "GET"
         # No stray body bytes of the bodiless responses are left on the connection.
@@ -195,7 +197,9 @@ def test_expect_100_continue_gets_an_interim_response_before_the_body_is_sent(me
     body = b"y" * 5000
     with RawConnection(mesh.inbound) as conn:
         conn.send(
-            request("PUT", "/echo", [("Host", "app"), ("Expect", "100-continue"), ("Content-Length", "5000")])
+            raw_request(
+                "PUT", "/echo", [("Host", "app"), ("Expect", "100-continue"), ("Content-Length", "5000")]
+            )
         )
         _, _, status, _, _ = conn.read_head()
         assert status == 100
@@ -204,3 +208,23 @@ def test_expect_100_continue_gets_an_interim_response_before_the_body_is_sent(me
     assert response.status == 200
     info = response.json()
     assert (info["body_length"], info["body_sha256"]) == (len(body), _sha(body))
+
+
+def test_transfer_codings_before_chunked_are_not_silently_dropped(
+    mesh: ProxyProcess, app: TrackingUpstream
+) -> None:
+    """``Transfer-Encoding: gzip, chunked`` is re-chunked with gzip kept, or refused; never sent as plain."""
+    coded = b"\x1f\x8b pretend gzip bytes"
+    with RawConnection(mesh.inbound) as conn:
+        conn.send(
+            raw_request(
+                "POST", "/echo", [("Host", "app"), ("Transfer-Encoding", "gzip, chunked")], chunked(coded)
+            )
+        )
+        response = conn.read_response()
+    if response.has_header("lightmesh-proxy-error"):
+        assert response.status in (400, 501)
+        assert ("POST", "/echo") not in app.received()
+        return
+    seen = echo_headers(response.json())
+    assert [t.strip() for t in ",".join(seen["transfer-encoding"]).split(",")] == ["gzip", "chunked"]

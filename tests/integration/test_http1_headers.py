@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.h1_peers import TrackingUpstream, curl, start_isolated
-from tests.support.h1_wire import ConnectionClosed, RawConnection, echo_headers, request
+from tests.support.h1_wire import ConnectionClosed, RawConnection, echo_headers, raw_request
 from tests.support.proxy import ProxyProcess
 
 HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "upgrade", "x-hop", "x-other-hop"]
@@ -35,9 +35,9 @@ def app() -> Iterator[TrackingUpstream]:
 
 
 @pytest.fixture
-def mesh(start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream) -> ProxyProcess:
+def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
     """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 @pytest.mark.parametrize("side", ["inbound", "outbound"])
@@ -56,12 +56,12 @@ def test_hop_by_hop_request_headers_are_removed(mesh: ProxyProcess, app: Trackin
         ("X-End-To-End", "kept"),
     ]
     with RawConnection(listener) as conn:
-        conn.send(request("GET", "/echo", headers))
+        conn.send(raw_request("GET", "/echo", headers))
         response = conn.read_response()
         assert response.status == 200
         seen = echo_headers(response.json())
         # The Connection field was consumed by the proxy: the client connection stays open.
-        conn.send(request("GET", "/echo", [("Host", host)]))
+        conn.send(raw_request("GET", "/echo", [("Host", host)]))
         assert conn.read_response().status == 200
     for name in HOP_BY_HOP:
         assert name not in seen, f"hop-by-hop header {name} reached the upstream"
@@ -71,7 +71,7 @@ def test_hop_by_hop_request_headers_are_removed(mesh: ProxyProcess, app: Trackin
 
 def test_hop_by_hop_headers_of_the_upstream_response_are_not_passed_to_the_client(mesh: ProxyProcess) -> None:
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/close", [("Host", "app")]))  # the app answers "Connection: close"
+        conn.send(raw_request("GET", "/close", [("Host", "app")]))  # the app answers "Connection: close"
         response = conn.read_response()
         assert response.status == 200
         assert "close" not in response.connection_tokens()
@@ -90,7 +90,7 @@ def test_end_to_end_headers_pass_with_their_values_and_order(mesh: ProxyProcess)
         ("Accept-Encoding", "gzip, br"),
     ]
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/echo", headers))
+        conn.send(raw_request("GET", "/echo", headers))
         seen = echo_headers(conn.read_response().json())
     assert seen["host"] == ["app.example:8080"]
     assert seen["x-multi"] == ["1", "2", "3"]
@@ -106,12 +106,12 @@ def test_h2c_upgrade_offer_is_stripped_and_the_request_answered_over_http11(
 ) -> None:
     listener, host = (mesh.inbound, "app") if side == "inbound" else (mesh.outbound, app.addr)
     with RawConnection(listener) as conn:
-        conn.send(request("GET", "/echo", [("Host", host), *H2C_OFFER]))
+        conn.send(raw_request("GET", "/echo", [("Host", host), *H2C_OFFER]))
         response = conn.read_response()
         assert response.status == 200
         assert not response.has_header("upgrade")
         seen = echo_headers(response.json())
-        conn.send(request("GET", "/echo", [("Host", host)]))
+        conn.send(raw_request("GET", "/echo", [("Host", host)]))
         assert conn.read_response().status == 200, "keep-alive continues after the ignored offer"
     assert "upgrade" not in seen
     assert "http2-settings" not in seen
@@ -122,8 +122,10 @@ def test_h2c_upgrade_offer_on_a_request_with_a_body_forwards_the_body_and_pipeli
     mesh: ProxyProcess,
 ) -> None:
     body = b"upgrade-body" * 100
-    first = request("POST", "/echo", [("Host", "app"), *H2C_OFFER, ("Content-Length", str(len(body)))], body)
-    second = request("GET", "/echo?second", [("Host", "app")])
+    first = raw_request(
+        "POST", "/echo", [("Host", "app"), *H2C_OFFER, ("Content-Length", str(len(body)))], body
+    )
+    second = raw_request("GET", "/echo?second", [("Host", "app")])
     with RawConnection(mesh.inbound, timeout=3) as conn:
         conn.send(first + second)
         one = conn.read_response()
@@ -144,7 +146,7 @@ def test_body_of_a_request_with_an_h2c_offer_is_never_taken_for_another_request(
     head = [("Host", "app"), *H2C_OFFER, ("Content-Length", str(len(smuggled)))]
     responses = []
     with RawConnection(mesh.inbound, timeout=3) as conn:
-        conn.send(request("POST", "/echo", head, smuggled))
+        conn.send(raw_request("POST", "/echo", head, smuggled))
         with contextlib.suppress(ConnectionClosed, TimeoutError):
             for _ in range(2):
                 responses.append(conn.read_response())

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.h1_peers import TrackingUpstream, curl, start_isolated
-from tests.support.h1_wire import RawConnection, echo_headers, request
+from tests.support.h1_wire import RawConnection, echo_headers, raw_request
 from tests.support.proxy import ProxyProcess
 
 
@@ -26,14 +26,14 @@ def app() -> Iterator[TrackingUpstream]:
 
 
 @pytest.fixture
-def mesh(start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream) -> ProxyProcess:
+def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
     """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 def test_http10_request_with_host_is_answered_and_the_connection_closed(mesh: ProxyProcess) -> None:
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/echo?q=1", [("Host", "app.example")], version="HTTP/1.0"))
+        conn.send(raw_request("GET", "/echo?q=1", [("Host", "app.example")], version="HTTP/1.0"))
         response = conn.read_response()
         assert response.status == 200
         assert "keep-alive" not in response.connection_tokens()
@@ -45,7 +45,7 @@ def test_http10_request_with_host_is_answered_and_the_connection_closed(mesh: Pr
 
 def test_http10_request_without_host_is_answered(mesh: ProxyProcess) -> None:
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/echo", [("Accept", "*/*")], version="HTTP/1.0"))
+        conn.send(raw_request("GET", "/echo", [("Accept", "*/*")], version="HTTP/1.0"))
         response = conn.read_response()
         assert response.status == 200
         assert response.json()["path"] == "/echo"
@@ -59,7 +59,7 @@ def test_http10_request_without_host_is_forwarded_as_http11_with_a_host_header(m
     needs one added; strict servers (h11, many frameworks) reject 1.1 without it.
     """
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/echo", [("Accept", "*/*")], version="HTTP/1.0"))
+        conn.send(raw_request("GET", "/echo", [("Accept", "*/*")], version="HTTP/1.0"))
         info = conn.read_response().json()
     assert info["version"] == "HTTP/1.1"
     assert "host" in echo_headers(info), "HTTP/1.1 request forwarded without a Host header"
@@ -70,7 +70,9 @@ def test_http10_keep_alive_connection_is_reused(mesh: ProxyProcess, app: Trackin
         ids = set()
         for _ in range(3):
             conn.send(
-                request("GET", "/conn", [("Host", "app"), ("Connection", "keep-alive")], version="HTTP/1.0")
+                raw_request(
+                    "GET", "/conn", [("Host", "app"), ("Connection", "keep-alive")], version="HTTP/1.0"
+                )
             )
             response = conn.read_response()
             assert response.status == 200
@@ -78,7 +80,7 @@ def test_http10_keep_alive_connection_is_reused(mesh: ProxyProcess, app: Trackin
             assert response.header("content-length") == str(len(response.body))
             ids.add(response.body)
         # Without keep-alive the next response ends the connection.
-        conn.send(request("GET", "/conn", [("Host", "app")], version="HTTP/1.0"))
+        conn.send(raw_request("GET", "/conn", [("Host", "app")], version="HTTP/1.0"))
         assert conn.read_response().status == 200
         assert conn.wait_closed(timeout=5) == b""
     assert len(ids) == 1
@@ -89,7 +91,7 @@ def test_http10_keep_alive_connection_is_reused(mesh: ProxyProcess, app: Trackin
 def test_chunked_upstream_response_to_an_http10_client_is_close_delimited(mesh: ProxyProcess) -> None:
     for headers in ([("Host", "app")], [("Host", "app"), ("Connection", "keep-alive")], []):
         with RawConnection(mesh.inbound) as conn:
-            conn.send(request("GET", "/chunked/50", headers, version="HTTP/1.0"))
+            conn.send(raw_request("GET", "/chunked/50", headers, version="HTTP/1.0"))
             response = conn.read_response()
             assert response.status == 200
             assert not response.has_header("transfer-encoding"), headers
@@ -103,7 +105,9 @@ def test_http10_post_body_with_content_length_is_forwarded(mesh: ProxyProcess) -
     body = bytes(range(256)) * 300
     with RawConnection(mesh.inbound) as conn:
         conn.send(
-            request("POST", "/echo", [("Host", "app"), ("Content-Length", str(len(body)))], body, "HTTP/1.0")
+            raw_request(
+                "POST", "/echo", [("Host", "app"), ("Content-Length", str(len(body)))], body, "HTTP/1.0"
+            )
         )
         info = conn.read_response().json()
     assert (info["body_length"], info["body_sha256"]) == (len(body), hashlib.sha256(body).hexdigest())

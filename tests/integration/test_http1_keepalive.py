@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.h1_peers import TrackingUpstream, start_isolated
-from tests.support.h1_wire import RawConnection, request, split_addr, wait_for
+from tests.support.h1_wire import RawConnection, raw_request, split_addr, wait_for
 from tests.support.proxy import ProxyProcess
 
 
@@ -27,9 +27,9 @@ def app() -> Iterator[TrackingUpstream]:
 
 
 @pytest.fixture
-def mesh(start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream) -> ProxyProcess:
+def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
     """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 def _target(proxy: ProxyProcess, side: str, upstream: TrackingUpstream) -> tuple[str, str]:
@@ -41,9 +41,9 @@ def _target(proxy: ProxyProcess, side: str, upstream: TrackingUpstream) -> tuple
 
 @pytest.mark.parametrize("side", ["inbound", "outbound"])
 def test_many_requests_on_one_client_connection_reuse_one_upstream_connection(
-    start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream, side: str
+    request: pytest.FixtureRequest, app: TrackingUpstream, side: str
 ) -> None:
-    mesh = start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    mesh = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
     listener, host = _target(mesh, side, app)
     client = http.client.HTTPConnection(*split_addr(listener), timeout=5)
     ids = set()
@@ -63,13 +63,13 @@ def test_many_requests_on_one_client_connection_reuse_one_upstream_connection(
 
 
 def test_successive_client_connections_share_the_pooled_upstream_connection(
-    start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream
+    request: pytest.FixtureRequest, app: TrackingUpstream
 ) -> None:
-    mesh = start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    mesh = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
     ids = set()
     for _ in range(5):
         with RawConnection(mesh.inbound) as conn:
-            conn.send(request("GET", "/conn", [("Host", "app")]))
+            conn.send(raw_request("GET", "/conn", [("Host", "app")]))
             ids.add(conn.read_response().body)
     assert len(ids) == 1
     assert app.connections == 1
@@ -78,13 +78,13 @@ def test_successive_client_connections_share_the_pooled_upstream_connection(
 
 
 def test_pooled_upstream_connection_is_closed_after_the_pool_idle_timeout(
-    start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream
+    request: pytest.FixtureRequest, app: TrackingUpstream
 ) -> None:
     mesh = start_isolated(
-        start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr, LIGHTMESH_PROXY_POOL_IDLE_TIMEOUT="1s"
+        request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr, LIGHTMESH_PROXY_POOL_IDLE_TIMEOUT="1s"
     )
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/conn", [("Host", "app")]))
+        conn.send(raw_request("GET", "/conn", [("Host", "app")]))
         first = conn.read_response()
         assert first.status == 200
         assert mesh.metric("tcp_open_connections", direction="inbound", peer="dst") == 1
@@ -96,7 +96,7 @@ def test_pooled_upstream_connection_is_closed_after_the_pool_idle_timeout(
         assert mesh.metric("tcp_open_connections", direction="inbound", peer="dst") == 0
 
         # The client connection (60 s idle timeout) is still open and gets a fresh upstream connection.
-        conn.send(request("GET", "/conn", [("Host", "app")]))
+        conn.send(raw_request("GET", "/conn", [("Host", "app")]))
         second = conn.read_response()
         assert second.status == 200
     assert app.connections == 2
@@ -105,13 +105,13 @@ def test_pooled_upstream_connection_is_closed_after_the_pool_idle_timeout(
 
 
 def test_idle_client_connection_is_closed_after_the_idle_timeout(
-    start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream
+    request: pytest.FixtureRequest, app: TrackingUpstream
 ) -> None:
     mesh = start_isolated(
-        start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr, LIGHTMESH_PROXY_IDLE_TIMEOUT="1s"
+        request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr, LIGHTMESH_PROXY_IDLE_TIMEOUT="1s"
     )
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/echo", [("Host", "app")]))
+        conn.send(raw_request("GET", "/echo", [("Host", "app")]))
         assert conn.read_response().status == 200
         idle_since = time.monotonic()
         leftover = conn.wait_closed(timeout=8)
@@ -122,34 +122,34 @@ def test_idle_client_connection_is_closed_after_the_idle_timeout(
 
 
 def test_client_connection_waiting_for_a_slow_response_is_not_closed_as_idle(
-    start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream
+    request: pytest.FixtureRequest, app: TrackingUpstream
 ) -> None:
     mesh = start_isolated(
-        start_proxy,
+        request,
         LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr,
         LIGHTMESH_PROXY_IDLE_TIMEOUT="1s",
         LIGHTMESH_PROXY_HEADER_READ_TIMEOUT="1s",
     )
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/sleep/1600", [("Host", "app")]))
+        conn.send(raw_request("GET", "/sleep/1600", [("Host", "app")]))
         slow = conn.read_response(timeout=10)
         assert (slow.status, slow.body) == (200, b"slept\n")
-        conn.send(request("GET", "/echo", [("Host", "app")]))
+        conn.send(raw_request("GET", "/echo", [("Host", "app")]))
         assert conn.read_response().status == 200
 
 
 def test_close_delimited_upstream_response_is_chunked_and_the_client_connection_stays_open(
-    start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream
+    request: pytest.FixtureRequest, app: TrackingUpstream
 ) -> None:
-    mesh = start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    mesh = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
     with RawConnection(mesh.inbound) as conn:
-        conn.send(request("GET", "/close", [("Host", "app")]))
+        conn.send(raw_request("GET", "/close", [("Host", "app")]))
         response = conn.read_response()
         assert response.status == 200
         assert response.chunked
         assert response.body == b"until close\n"
         assert "close" not in response.connection_tokens()
-        conn.send(request("GET", "/conn", [("Host", "app")]))
+        conn.send(raw_request("GET", "/conn", [("Host", "app")]))
         assert conn.read_response().status == 200
     # The upstream ended its body by closing, so its connection could not be reused.
     assert app.connections == 2
@@ -157,12 +157,12 @@ def test_close_delimited_upstream_response_is_chunked_and_the_client_connection_
 
 
 def test_client_connection_close_ends_the_client_connection_but_keeps_the_upstream_one_pooled(
-    start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream
+    request: pytest.FixtureRequest, app: TrackingUpstream
 ) -> None:
-    mesh = start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    mesh = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
     for _ in range(3):
         with RawConnection(mesh.inbound) as conn:
-            conn.send(request("GET", "/conn", [("Host", "app"), ("Connection", "close")]))
+            conn.send(raw_request("GET", "/conn", [("Host", "app"), ("Connection", "close")]))
             response = conn.read_response()
             assert response.status == 200
             assert "close" in response.connection_tokens()

@@ -9,12 +9,12 @@ ends the pipeline.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.h1_peers import TrackingUpstream, start_isolated
-from tests.support.h1_wire import RawConnection, chunked, request
+from tests.support.h1_wire import RawConnection, chunked, raw_request
 from tests.support.proxy import ProxyProcess
 
 
@@ -25,9 +25,9 @@ def app() -> Iterator[TrackingUpstream]:
 
 
 @pytest.fixture
-def mesh(start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream) -> ProxyProcess:
+def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
     """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(start_proxy, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 @pytest.mark.parametrize("side", ["inbound", "outbound"])
@@ -38,13 +38,13 @@ def test_pipelined_requests_are_answered_in_order(
     body = b"pipelined body " * 1000
     h = [("Host", host)]
     batch = [
-        request("GET", "/echo?1", h),
-        request("POST", "/echo?2", [*h, ("Content-Length", str(len(body)))], body),
-        request("GET", "/chunked/3?3", h),
-        request("HEAD", "/echo?4", h),
-        request("PUT", "/echo?5", [*h, ("Transfer-Encoding", "chunked")], chunked(b"abc", b"defg")),
-        request("GET", "/status/204?6", h),
-        request("GET", "/echo?7", h),
+        raw_request("GET", "/echo?1", h),
+        raw_request("POST", "/echo?2", [*h, ("Content-Length", str(len(body)))], body),
+        raw_request("GET", "/chunked/3?3", h),
+        raw_request("HEAD", "/echo?4", h),
+        raw_request("PUT", "/echo?5", [*h, ("Transfer-Encoding", "chunked")], chunked(b"abc", b"defg")),
+        raw_request("GET", "/status/204?6", h),
+        raw_request("GET", "/echo?7", h),
     ]
     with RawConnection(listener) as conn:
         conn.send(b"".join(batch))
@@ -73,9 +73,9 @@ def test_pipelined_requests_are_answered_in_order(
 def test_slow_first_response_does_not_let_later_pipelined_responses_overtake_it(mesh: ProxyProcess) -> None:
     with RawConnection(mesh.inbound) as conn:
         conn.send(
-            request("GET", "/sleep/400", [("Host", "app")])
-            + request("GET", "/echo?fast", [("Host", "app")])
-            + request("GET", "/sleep/50", [("Host", "app")])
+            raw_request("GET", "/sleep/400", [("Host", "app")])
+            + raw_request("GET", "/echo?fast", [("Host", "app")])
+            + raw_request("GET", "/sleep/50", [("Host", "app")])
         )
         first = conn.read_response()
         second = conn.read_response()
@@ -88,7 +88,7 @@ def test_slow_first_response_does_not_let_later_pipelined_responses_overtake_it(
 def test_a_long_pipeline_is_answered_completely_and_in_order(mesh: ProxyProcess) -> None:
     count = 60  # well past the proxy's pipeline queue limit, so reading pauses and resumes
     with RawConnection(mesh.inbound) as conn:
-        conn.send(b"".join(request("GET", f"/echo?n={i}", [("Host", "app")]) for i in range(count)))
+        conn.send(b"".join(raw_request("GET", f"/echo?n={i}", [("Host", "app")]) for i in range(count)))
         paths = [conn.read_response().json()["path"] for _ in range(count)]
     assert paths == [f"/echo?n={i}" for i in range(count)]
 
@@ -98,8 +98,8 @@ def test_pipelined_request_after_connection_close_is_not_served(
 ) -> None:
     with RawConnection(mesh.inbound) as conn:
         conn.send(
-            request("GET", "/echo?last", [("Host", "app"), ("Connection", "close")])
-            + request("POST", "/echo?after-close", [("Host", "app"), ("Content-Length", "2")], b"no")
+            raw_request("GET", "/echo?last", [("Host", "app"), ("Connection", "close")])
+            + raw_request("POST", "/echo?after-close", [("Host", "app"), ("Content-Length", "2")], b"no")
         )
         response = conn.read_response()
         assert response.status == 200, response.head
@@ -114,8 +114,8 @@ def test_malformed_request_later_in_a_pipeline_does_not_cost_earlier_requests_th
 ) -> None:
     with RawConnection(mesh.inbound) as conn:
         conn.send(
-            request("GET", "/echo?first", [("Host", "app")])
-            + request("GET", "/echo?second", [("Host", "app")])
+            raw_request("GET", "/echo?first", [("Host", "app")])
+            + raw_request("GET", "/echo?second", [("Host", "app")])
             + b"GET /echo?third HTTP/1.1\r\nHost: app\r\nBad Header: x\r\n\r\n"
         )
         first = conn.read_response()

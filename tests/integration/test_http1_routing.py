@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.support.h1_peers import ISOLATED, TrackingUpstream, curl, start_isolated
-from tests.support.h1_wire import RawConnection, echo_headers, request, split_addr
+from tests.support.h1_peers import TrackingUpstream, curl, launch, start_isolated
+from tests.support.h1_wire import RawConnection, echo_headers, raw_request, split_addr
 from tests.support.proxy import ProxyProcess
 
 
@@ -30,10 +30,10 @@ def app() -> Iterator[TrackingUpstream]:
 
 
 @pytest.fixture
-def mesh(start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream) -> ProxyProcess:
+def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
     """Inbound forwards to ``app``; outbound knows ``svc`` (port 80), ``a`` and ``b`` as ``app``."""
     return start_isolated(
-        start_proxy,
+        request,
         LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr,
         LIGHTMESH_PROXY_STATIC_DESTINATIONS=f"svc:80={app.addr};a:80={app.addr};b:80={app.addr}",
     )
@@ -41,7 +41,7 @@ def mesh(start_proxy: Callable[..., ProxyProcess], app: TrackingUpstream) -> Pro
 
 def _get(listener: str, target: str, headers: list[tuple[str, str]]) -> tuple[int, dict[str, str], bytes]:
     with RawConnection(listener) as conn:
-        conn.send(request("GET", target, headers))
+        conn.send(raw_request("GET", target, headers))
         response = conn.read_response()
     return response.status, {k.lower(): v for k, v in response.headers}, response.body
 
@@ -118,7 +118,7 @@ def test_requests_for_different_hosts_never_share_an_upstream_connection_outboun
     ids: dict[str, set[bytes]] = {"a": set(), "b": set()}
     with RawConnection(mesh.outbound) as conn:
         for host in ["a", "b", "a", "b", "b", "a"]:
-            conn.send(request("GET", "/conn", [("Host", host)]))
+            conn.send(raw_request("GET", "/conn", [("Host", host)]))
             response = conn.read_response()
             assert response.status == 200
             ids[host].add(response.body)
@@ -134,7 +134,7 @@ def test_requests_for_different_hosts_never_share_an_upstream_connection_inbound
     ids: dict[str, set[bytes]] = {"one.example": set(), "two.example": set()}
     with RawConnection(mesh.inbound) as conn:
         for host in ["one.example", "two.example", "one.example", "two.example"]:
-            conn.send(request("GET", "/conn", [("Host", host)]))
+            conn.send(raw_request("GET", "/conn", [("Host", host)]))
             ids[host].add(conn.read_response().body)
     assert len(ids["one.example"]) == len(ids["two.example"]) == 1
     assert ids["one.example"] != ids["two.example"]
@@ -188,25 +188,24 @@ def test_routing_loop_to_the_outbound_listener_gets_503_instead_of_recursing(mes
 
 
 def test_static_destination_resolving_to_the_proxy_itself_is_a_routing_loop() -> None:
-    looping = ProxyProcess(ISOLATED)
-    # The static entry names this proxy's own outbound listener, known once its ports are chosen.
-    looping.env["LIGHTMESH_PROXY_STATIC_DESTINATIONS"] = f"self:80={looping.outbound}"
+    def name_own_outbound_listener(proxy: ProxyProcess) -> None:
+        proxy.env["LIGHTMESH_PROXY_STATIC_DESTINATIONS"] = f"self:80={proxy.outbound}"
+
+    looping = launch({}, prepare=name_own_outbound_listener)
     try:
-        looping.start()
         status, headers, _ = _get(looping.outbound, "/echo", [("Host", "self")])
         assert status == 503
         assert "routing loop" in headers["lightmesh-proxy-error"]
         assert looping.metric("tcp_open_total", direction="outbound", peer="src") == 1
     finally:
-        if looping.proc is not None:
-            looping.stop()
+        looping.stop()
 
 
-def test_requests_are_spread_over_all_static_endpoints(start_proxy: Callable[..., ProxyProcess]) -> None:
+def test_requests_are_spread_over_all_static_endpoints(request: pytest.FixtureRequest) -> None:
     with TrackingUpstream() as one, TrackingUpstream() as two, TrackingUpstream() as three:
         endpoints = [one, two, three]
         mesh = start_isolated(
-            start_proxy,
+            request,
             LIGHTMESH_PROXY_STATIC_DESTINATIONS="svc:80=" + ",".join(e.addr for e in endpoints),
         )
         client = http.client.HTTPConnection(*split_addr(mesh.outbound), timeout=5)

@@ -8,8 +8,9 @@
   full, so a connect to it hangs (SYNs are dropped): a connect timeout on loopback.
 * :func:`closed_port`: a loopback port nobody listens on (connect is refused).
 * :func:`curl`: run ``/usr/bin/curl`` with a hard ``--max-time``.
-* :func:`start_isolated` / :func:`running_proxy`: a proxy whose DNS lookups never
-  leave the host and whose shutdown grace period is short.
+* :func:`launch`, :func:`start_isolated`, :func:`running_proxy`: a proxy whose DNS
+  lookups never leave the host, whose shutdown grace period is short, and whose
+  start is retried when a chosen port was taken meanwhile.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 from tests.support.proxy import ProxyProcess
 from tests.support.upstream import Handler, UpstreamServer
@@ -151,18 +154,42 @@ def curl(*args: str, max_time: float = 10.0) -> subprocess.CompletedProcess[byte
     )
 
 
+def launch(
+    env: dict[str, str], prepare: Callable[[ProxyProcess], None] | None = None, attempts: int = 3
+) -> ProxyProcess:
+    """Start an isolated proxy (see :data:`ISOLATED`), with ``env`` on top.
+
+    ``prepare`` may adjust the :class:`ProxyProcess` (its ports are chosen by then)
+    before it starts. A port chosen by ``free_port`` can be taken by someone else
+    before the proxy binds it; that start is cleaned up and retried with new ports.
+    A failed start never leaves a process or a pipe behind.
+    """
+    for attempt in range(attempts):
+        proxy = ProxyProcess({**ISOLATED, **env})
+        if prepare is not None:
+            prepare(proxy)
+        try:
+            return proxy.start()
+        except RuntimeError as exc:
+            if proxy.proc is not None:
+                proxy.stop(timeout=5)
+            if "address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def running_proxy(**env: str) -> Iterator[ProxyProcess]:
-    """A proxy for a whole module (isolated like :func:`start_isolated`), always stopped."""
-    proxy = ProxyProcess({**ISOLATED, **env})
+    """A proxy for a whole module (see :func:`launch`), stopped at the end."""
+    proxy = launch(env)
     try:
-        proxy.start()
         yield proxy
     finally:
-        if proxy.proc is not None:
-            proxy.stop()
+        proxy.stop()
 
 
-def start_isolated(start_proxy: Callable[..., ProxyProcess], **env: str) -> ProxyProcess:
-    """``start_proxy`` with DNS confined to /etc/hosts and a short shutdown (see :data:`ISOLATED`)."""
-    return start_proxy(**{**ISOLATED, **env})
+def start_isolated(request: pytest.FixtureRequest, **env: str) -> ProxyProcess:
+    """A proxy (see :func:`launch`) stopped when ``request``'s test or fixture finishes."""
+    proxy = launch(env)
+    request.addfinalizer(proxy.stop)
+    return proxy

@@ -190,7 +190,7 @@ class RawConnection:
         return False
 
 
-def request(
+def raw_request(
     method: str,
     target: str,
     headers: list[tuple[str, str]] | None = None,

@@ -51,6 +51,16 @@ class ProxyProcess:
         return f"127.0.0.1:{self.admin_port}"
 
     def start(self, timeout: float = 10.0) -> ProxyProcess:
+        """Start and wait for /ready; on failure nothing is left running or open."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            if self.proc is not None:
+                self.proc.kill()
+                self.proc.communicate()
+            raise
+
+    def _start(self, timeout: float) -> ProxyProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lightmesh", "proxy"], env=self.env, stderr=subprocess.PIPE
         )

@@ -105,6 +105,15 @@ def _ends_chunked(transfer_encoding: bytes) -> bool:
     return transfer_encoding.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
 
 
+def _keep_codings(headers: Headers, transfer_encoding: bytes) -> Headers:
+    """Keep codings applied before ``chunked`` (``gzip, chunked`` -> ``gzip``): the proxy
+    re-chunks the body but must not drop what the sender encoded it with."""
+    codings = transfer_encoding.rsplit(b",", 1)
+    if len(codings) == 1:
+        return headers
+    return [*headers, (b"transfer-encoding", codings[0].strip())]
+
+
 def split_absolute(target: bytes) -> tuple[bytes, bytes] | None:
     """``http://host:port/path?q`` -> ``(host:port, /path?q)``; ``None`` for origin-form."""
     if target[:1] == b"/" or b"://" not in target[:10]:
@@ -221,8 +230,10 @@ class RequestParser:
         method: bytes = parser.get_method()
         te = fields.get(b"transfer-encoding")
         chunked = te is not None
-        if chunked and not _ends_chunked(te):  # type: ignore[arg-type]
-            raise BadRequest("Transfer-Encoding of a request must end in chunked")
+        if chunked:
+            if not _ends_chunked(te):  # type: ignore[arg-type]
+                raise BadRequest("Transfer-Encoding of a request must end in chunked")
+            headers = _keep_codings(headers, te)  # type: ignore[arg-type]
         length = fields.get(b"content-length")
         body = self._body_factory(None if chunked or length is None else int(length), chunked)
         url = self._url
@@ -366,6 +377,7 @@ class ResponseParser:
                 headers = [*headers, (b"content-length", length)]
         elif te is not None and _ends_chunked(te):
             self.framing = Framing.CHUNKED
+            headers = _keep_codings(headers, te)
         elif length is not None and te is None:
             self.framing = Framing.LENGTH
             self.length = int(length)
