@@ -31,12 +31,6 @@ from tests.support.proxy import ProxyProcess
 
 
 @pytest.fixture
-def app() -> Iterator[TrackingUpstream]:
-    with TrackingUpstream() as server:
-        yield server
-
-
-@pytest.fixture
 def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
     """A proxy whose inbound side forwards to ``app``, with a 1 s header read timeout."""
     return start_isolated(

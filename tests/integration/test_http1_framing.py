@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.h1_peers import TrackingUpstream, curl, start_isolated
+from tests.support.h1_peers import TrackingUpstream, curl
 from tests.support.h1_wire import RawConnection, chunked, echo_headers, raw_request
 from tests.support.proxy import ProxyProcess
 
@@ -25,18 +24,6 @@ SIDES = ["inbound", "outbound"]
 
 def _listener(proxy: ProxyProcess, upstream: TrackingUpstream, side: str) -> tuple[str, str]:
     return (proxy.inbound, "app.example") if side == "inbound" else (proxy.outbound, upstream.addr)
-
-
-@pytest.fixture
-def app() -> Iterator[TrackingUpstream]:
-    with TrackingUpstream() as server:
-        yield server
-
-
-@pytest.fixture
-def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
-    """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 def _sha(data: bytes) -> str:

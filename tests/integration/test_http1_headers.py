@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.h1_peers import TrackingUpstream, curl, start_isolated
+from tests.support.h1_peers import TrackingUpstream, curl
 from tests.support.h1_wire import ConnectionClosed, RawConnection, echo_headers, raw_request
 from tests.support.proxy import ProxyProcess
 
@@ -26,18 +25,6 @@ H2C_OFFER = [
     ("Upgrade", "h2c"),
     ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA"),
 ]
-
-
-@pytest.fixture
-def app() -> Iterator[TrackingUpstream]:
-    with TrackingUpstream() as server:
-        yield server
-
-
-@pytest.fixture
-def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
-    """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 @pytest.mark.parametrize("side", ["inbound", "outbound"])

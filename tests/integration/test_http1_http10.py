@@ -10,25 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from tests.support.h1_peers import TrackingUpstream, curl, start_isolated
+from tests.support.h1_peers import TrackingUpstream, curl
 from tests.support.h1_wire import RawConnection, echo_headers, raw_request
 from tests.support.proxy import ProxyProcess
-
-
-@pytest.fixture
-def app() -> Iterator[TrackingUpstream]:
-    with TrackingUpstream() as server:
-        yield server
-
-
-@pytest.fixture
-def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
-    """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 def test_http10_request_with_host_is_answered_and_the_connection_closed(mesh: ProxyProcess) -> None:

@@ -11,25 +11,12 @@ from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.h1_peers import TrackingUpstream, start_isolated
 from tests.support.h1_wire import RawConnection, raw_request, split_addr, wait_for
 from tests.support.proxy import ProxyProcess
-
-
-@pytest.fixture
-def app() -> Iterator[TrackingUpstream]:
-    with TrackingUpstream() as server:
-        yield server
-
-
-@pytest.fixture
-def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
-    """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 def _target(proxy: ProxyProcess, side: str, upstream: TrackingUpstream) -> tuple[str, str]:

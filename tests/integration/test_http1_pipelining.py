@@ -9,25 +9,12 @@ ends the pipeline.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.h1_peers import TrackingUpstream, start_isolated
+from tests.support.h1_peers import TrackingUpstream
 from tests.support.h1_wire import RawConnection, chunked, raw_request
 from tests.support.proxy import ProxyProcess
-
-
-@pytest.fixture
-def app() -> Iterator[TrackingUpstream]:
-    with TrackingUpstream() as server:
-        yield server
-
-
-@pytest.fixture
-def mesh(request: pytest.FixtureRequest, app: TrackingUpstream) -> ProxyProcess:
-    """A proxy whose inbound side forwards to ``app``."""
-    return start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
 
 
 @pytest.mark.parametrize("side", ["inbound", "outbound"])

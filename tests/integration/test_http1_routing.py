@@ -14,19 +14,12 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.h1_peers import TrackingUpstream, curl, launch, start_isolated
 from tests.support.h1_wire import RawConnection, echo_headers, raw_request, split_addr
 from tests.support.proxy import ProxyProcess
-
-
-@pytest.fixture
-def app() -> Iterator[TrackingUpstream]:
-    with TrackingUpstream() as server:
-        yield server
 
 
 @pytest.fixture
