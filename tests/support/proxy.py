@@ -34,6 +34,8 @@ class ProxyProcess:
             "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"127.0.0.1:{self.inbound_port}",
             "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"127.0.0.1:{self.admin_port}",
             "LIGHTMESH_PROXY_LOG_LEVEL": "debug",
+            # the machine's resolver is off-host: never let a test's name lookup leave loopback
+            "RES_OPTIONS": "attempts:0",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
