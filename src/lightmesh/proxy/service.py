@@ -11,12 +11,12 @@ applies ``errors_layer`` first (innermost) and ``metrics_layer`` last (outermost
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import reduce
 
+from lightmesh.io.context import Service  # defined where the server calls it
 from lightmesh.protocol.messages import Request, Response
 
-Service = Callable[[Request], Awaitable[Response]]
 Layer = Callable[[Service], Service]
 
 __all__ = ["Layer", "Request", "Response", "Service", "stack"]
