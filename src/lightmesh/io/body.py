@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from lightmesh.core.errors import UpstreamError
 from lightmesh.protocol.messages import BytesBody, Headers
 
-__all__ = ["HIGH_WATER", "BodyError", "BytesBody", "Flow", "StreamBody"]
+__all__ = ["HIGH_WATER", "BytesBody", "Flow", "StreamBody"]
 
 HIGH_WATER = 64 * 1024
 
@@ -127,7 +126,3 @@ class StreamBody:
                 self._flow.resume_reading()
             if not self._eof:
                 self._flow.body_discarded()
-
-
-class BodyError(UpstreamError):
-    """The body stream broke before its end (peer reset, truncated length)."""

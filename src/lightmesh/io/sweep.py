@@ -33,12 +33,6 @@ class Sweeper:
     def discard(self, member: Expirable) -> None:
         self._members.discard(member)
 
-    def __len__(self) -> int:
-        return len(self._members)
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(list(self._members))
-
     def _sweep(self) -> None:
         self._handle = None
         now = self._loop.time()

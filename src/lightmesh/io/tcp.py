@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class Pipe(asyncio.Protocol):
     """One side of a relay. ``peer`` is the other side; ``stats`` counts this socket."""
 
-    def __init__(self, stats: TcpStats | None, on_close: object = None) -> None:
+    def __init__(self, stats: TcpStats | None) -> None:
         self.stats = stats
         self.transport: asyncio.Transport | None = None
         self.peer: Pipe | None = None

@@ -214,10 +214,3 @@ def error_response(error: ProxyError) -> Response:
 
 
 _HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
-
-
-def header_value(headers: Headers, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
