@@ -13,6 +13,7 @@ class ProxyError(Exception):
     """An error the proxy reports to its client as an HTTP response."""
 
     status = 502
+    grpc_status: int | None = None  # None: derived from ``status`` by gRPC's HTTP mapping
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -59,3 +60,26 @@ class NoDestination(ProxyError):
     """The request names no destination the proxy can route to."""
 
     status = 400
+
+
+class DeadlineExceeded(ProxyError):
+    """The caller's deadline (``grpc-timeout``) passed before the call finished."""
+
+    status = 504
+    grpc_status = 4
+
+
+class StreamReset(ProxyError):
+    """An HTTP/2 peer reset the stream; an HTTP/2 client gets the same reset, others a 502."""
+
+    status = 502
+
+    def __init__(self, reason: str, code: int) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class Unsupported(ProxyError):
+    """The request uses a feature this proxy does not carry (e.g. CONNECT over HTTP/2)."""
+
+    status = 501

@@ -3,8 +3,9 @@
 Every accepted connection starts with a :class:`Detect` protocol that learns the
 addresses (including ``SO_ORIGINAL_DST``), then buffers the first bytes until
 :func:`lightmesh.protocol.detect.detect` decides. HTTP/1 goes to an
-:class:`~lightmesh.io.h1server.H1Server`; everything else (opaque, TLS, HTTP/2 for
-now) to the listener's TCP forwarder. Ports on the opaque list skip detection, so
+:class:`~lightmesh.io.h1server.H1Server`, HTTP/2 (prior knowledge) to an
+:class:`~lightmesh.io.h2server.H2Server`; everything else (opaque, TLS for now) to
+the listener's TCP forwarder. Ports on the opaque list skip detection, so
 server-speaks-first protocols work, and detection gives up after ``detect_timeout``
 and continues as TCP.
 """
@@ -20,6 +21,7 @@ from typing import cast
 from lightmesh.core.addr import SocketAddr
 from lightmesh.io.context import ServerContext
 from lightmesh.io.h1server import H1Server
+from lightmesh.io.h2server import H2Server
 from lightmesh.io.orig_dst import original_dst
 from lightmesh.protocol.detect import Protocol, detect
 from lightmesh.protocol.messages import ConnInfo
@@ -118,8 +120,12 @@ class Detect(asyncio.Protocol):
         self.listener.ctx.sweeper.discard(self)
         transport, conn = self.transport, self.conn
         assert transport is not None and conn is not None
-        if protocol is Protocol.HTTP1:
-            server = H1Server(self.listener.ctx, conn)
+        if protocol is Protocol.HTTP1 or protocol is Protocol.HTTP2:
+            server: H1Server | H2Server
+            if protocol is Protocol.HTTP1:
+                server = H1Server(self.listener.ctx, conn)
+            else:
+                server = H2Server(self.listener.ctx, conn)
             server.started = self.started
             transport.set_protocol(server)
             server.connection_made(transport)

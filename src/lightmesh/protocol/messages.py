@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from lightmesh.core.errors import ProxyError
+from lightmesh.protocol import grpc
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -72,6 +73,7 @@ class Request:
         "authority",
         "body",
         "conn",
+        "deadline",
         "dst",
         "expect_continue",
         "headers",
@@ -105,6 +107,7 @@ class Request:
         self.expect_continue = False
         self.conn = conn
         self.dst: str | None = None  # resolved destination label, set by routing
+        self.deadline: float | None = None  # loop time the caller gives up (grpc-timeout)
 
 
 EndCallback = Callable[["Response", "BaseException | None"], None]
@@ -201,9 +204,18 @@ class BytesBody:
         self._data = None
 
 
-def error_response(error: ProxyError) -> Response:
-    """The response the proxy sends for its own failures, with the reason in a header."""
+def error_response(error: ProxyError, request: Request | None = None) -> Response:
+    """The response the proxy sends for its own failures, with the reason in a header.
+
+    A gRPC call gets a trailers-only gRPC response (``grpc-status`` in the head), so
+    its client sees a status code and message rather than a bare HTTP error.
+    """
     reason = _HEADER_UNSAFE.sub(" ", error.reason)[:512]
+    if request is not None and request.version == b"2" and grpc.is_grpc(request.headers):
+        code = error.grpc_status if error.grpc_status is not None else grpc.status_for_http(error.status)
+        fields = grpc.error_headers(code, reason)
+        fields.append((b"lightmesh-proxy-error", reason.encode("latin-1", "replace")))
+        return Response(200, fields, NO_BODY)
     headers: Headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"lightmesh-proxy-error", reason.encode("latin-1", "replace")),

@@ -1,7 +1,9 @@
 """The concrete stage: a balancer over one destination's endpoints, per request.
 
 Each request picks an endpoint by power-of-two-choices over the number of requests
-in flight on that endpoint's pool. The endpoint set can be replaced while requests
+in flight on that endpoint's pool: HTTP/1 pools for HTTP/1 requests, multiplexed
+HTTP/2 pools for HTTP/2 ones, so calls on one client connection spread over all
+endpoints. The endpoint set can be replaced while requests
 are in flight; pools of removed endpoints finish their requests and are dropped.
 (Peak-EWMA arrives with the control plane.)
 """
@@ -14,10 +16,11 @@ from lightmesh.core import p2c
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import Unavailable
 from lightmesh.io.h1client import Pool
+from lightmesh.io.h2client import H2Pool
 from lightmesh.proxy.endpoint import Connector
 
 
-def _load(pool: Pool) -> float:
+def _load(pool: Pool | H2Pool) -> float:
     return pool.in_flight
 
 
@@ -27,6 +30,7 @@ class Balancer:
         self.authority = authority
         self.name = name
         self.pools: list[Pool] = []
+        self.h2_pools: list[H2Pool] | None = None  # made on the first HTTP/2 request
         self._rng = random.Random()
 
     @property
@@ -35,9 +39,19 @@ class Balancer:
 
     def update(self, addrs: list[SocketAddr]) -> None:
         self.pools = [self.connector.pool(addr, self.authority) for addr in dict.fromkeys(addrs)]
+        if self.h2_pools is not None:
+            self.h2_pools = [self.connector.h2_pool(pool.addr) for pool in self.pools]
 
     def pick(self) -> Pool:
         pools = self.pools
+        if not pools:
+            raise Unavailable(f"no endpoints for {self.name}")
+        return p2c.pick(pools, _load, self._rng)
+
+    def pick_h2(self) -> H2Pool:
+        pools = self.h2_pools
+        if pools is None:
+            pools = self.h2_pools = [self.connector.h2_pool(pool.addr) for pool in self.pools]
         if not pools:
             raise Unavailable(f"no endpoints for {self.name}")
         return p2c.pick(pools, _load, self._rng)

@@ -1,8 +1,10 @@
 """The endpoint stage: connection pools to one address, and raw tunnels for CONNECT.
 
-:class:`Connector` owns every HTTP/1 pool of one direction, keyed by
+:class:`Connector` owns every pool of one direction: HTTP/1 pools keyed by
 ``(address, authority)`` so requests for different hosts never share an upstream
-connection, and opens raw TCP connections for tunnels.
+connection, and one multiplexed HTTP/2 pool per address (each stream carries its
+own ``:authority``). A request goes upstream in the protocol its client spoke.
+It also opens raw TCP connections for tunnels.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from lightmesh.core.addr import SocketAddr
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import open_connection
 from lightmesh.io.h1client import Pool
+from lightmesh.io.h2client import H2Pool
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
 from lightmesh.protocol.messages import NO_BODY, Response
@@ -25,12 +28,21 @@ class Connector:
         self.connect_timeout = connect_timeout
         self.pool_idle_timeout = pool_idle_timeout
         self.pools: dict[tuple[SocketAddr, bytes | None], Pool] = {}
+        self.h2_pools: dict[SocketAddr, H2Pool] = {}
 
     def pool(self, addr: SocketAddr, authority: bytes | None) -> Pool:
         key = (addr, authority)
         pool = self.pools.get(key)
         if pool is None:
             pool = self.pools[key] = Pool(
+                addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
+            )
+        return pool
+
+    def h2_pool(self, addr: SocketAddr) -> H2Pool:
+        pool = self.h2_pools.get(addr)
+        if pool is None:
+            pool = self.h2_pools[addr] = H2Pool(
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
             )
         return pool
@@ -48,3 +60,6 @@ class Connector:
         for pool in self.pools.values():
             pool.close()
         self.pools.clear()
+        for h2 in self.h2_pools.values():
+            h2.close()
+        self.h2_pools.clear()

@@ -33,6 +33,8 @@ class InboundForwarder:
 
     def __call__(self, request: Request) -> Awaitable[Response]:
         target = inbound_target(self.forward, request.conn)
+        if request.version == b"2":
+            return self.connector.h2_pool(target).send(request)
         if request.method == b"CONNECT":
             return self.connector.tunnel(target)
         return self.connector.pool(target, request.authority).send(request)

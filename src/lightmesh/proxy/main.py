@@ -1,8 +1,8 @@
 """``lightmesh proxy``: assemble the stacks, bind the listeners, run until told to stop.
 
-Outbound: server (detect, HTTP/1) -> metrics -> errors -> router (destination,
-balancer) -> endpoint pools. Inbound: server -> metrics -> errors -> forwarder.
-Both listeners relay what is not HTTP/1 as TCP. The admin listener serves the
+Outbound: server (detect, HTTP/1 or HTTP/2) -> metrics -> errors -> deadline ->
+router (destination, balancer) -> endpoint pools. Inbound: server -> metrics ->
+errors -> deadline -> forwarder. Both listeners relay what is not HTTP as TCP. The admin listener serves the
 counters at scrape time. After start-up, ``gc.freeze()`` moves the start-up objects
 out of the collector's way.
 
@@ -32,6 +32,7 @@ from lightmesh.proxy.admin import AdminService
 from lightmesh.proxy.config import ProxyConfig
 from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.inbound import InboundForwarder, inbound_target
+from lightmesh.proxy.layers.deadline import deadline_layer
 from lightmesh.proxy.layers.errors import errors_layer
 from lightmesh.proxy.layers.metrics import metrics_layer
 from lightmesh.proxy.outbound import OutboundRouter
@@ -77,9 +78,12 @@ class Proxy:
         )
         own = {cfg.outbound_listen_addr, cfg.inbound_listen_addr}
         self.router = OutboundRouter(StaticDnsResolver(cfg.static_destinations), out_conn, own, cfg.dns_ttl)
-        outbound = stack(self.router, errors_layer(), metrics_layer(self.tables[1]))
+        outbound = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]))
         inbound = stack(
-            InboundForwarder(cfg.inbound_forward, in_conn), errors_layer(), metrics_layer(self.tables[0])
+            InboundForwarder(cfg.inbound_forward, in_conn),
+            deadline_layer(),
+            errors_layer(),
+            metrics_layer(self.tables[0]),
         )
         self.sides = [
             await self._bind("outbound", outbound, out_conn, cfg.outbound_listen_addr, _outbound_tcp_target),

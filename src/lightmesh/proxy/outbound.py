@@ -63,6 +63,8 @@ class OutboundRouter:
         if dest.loop_error is not None:
             raise dest.loop_error
         request.dst = dest.name
+        if request.version == b"2":
+            return await dest.balancer.pick_h2().send(request)
         pool = dest.balancer.pick()
         if request.method == b"CONNECT":
             return await self.connector.tunnel(pool.addr)

@@ -18,7 +18,7 @@ def errors_layer() -> Layer:
             try:
                 return await inner(request)
             except ProxyError as exc:
-                return error_response(exc)
+                return error_response(exc, request)
 
         return service
 

@@ -18,12 +18,10 @@ from lightmesh.proxy.telemetry import HttpTable, RouteStats
 _clock = time.perf_counter
 
 
-def _grpc_status(response: Response) -> int | None:
-    trailers = response.body.trailers
-    if trailers:
-        for name, value in trailers:
-            if name == b"grpc-status":
-                return int(value) if value.isdigit() else 2
+def _grpc_status(fields: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in fields:
+        if name == b"grpc-status":
+            return int(value) if value.isdigit() else 2
     return None
 
 
@@ -52,7 +50,13 @@ class _Recorder:
         self.latency_ms = latency_ms
 
     def __call__(self, response: Response, error: BaseException | None) -> None:
-        grpc = _grpc_status(response) if response.body.trailers else None
+        trailers = response.body.trailers
+        if trailers:
+            grpc = _grpc_status(trailers)
+        elif response.body.length == 0 and response.status == 200:  # maybe trailers-only gRPC
+            grpc = _grpc_status(response.headers)
+        else:
+            grpc = None
         if error is not None:
             cls = FAILURE
         elif grpc is None:

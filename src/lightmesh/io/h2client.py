@@ -1,0 +1,366 @@
+"""Upstream HTTP/2: multiplexed connections to one endpoint, one stream per request.
+
+An :class:`H2Pool` keeps as few connections to its endpoint as the peer's
+``MAX_CONCURRENT_STREAMS`` allows (usually one) and opens another only when all
+are full or going away; concurrent first requests share one connect.
+:meth:`H2Client.send` opens a stream, sends the head (and a body that has fully
+arrived, in the same write) and returns the response once its head arrives; a
+streaming body is pumped by a task within the flow-control windows.
+
+Cancelling the caller resets the stream (``CANCEL``), and so does discarding the
+response body. An upstream RST_STREAM fails the call with :class:`StreamReset`
+carrying its code, which an HTTP/2 server passes on to its client. After a
+GOAWAY no new streams start on that connection; streams the peer did not accept
+fail with :class:`Refused`, which the pool retries once on a new connection when
+no body byte was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from h2 import events as ev
+from h2.exceptions import ProtocolError, StreamClosedError
+from h2.settings import SettingCodes, Settings
+
+from lightmesh.core.addr import SocketAddr
+from lightmesh.core.classify import FAILURE, SUCCESS
+from lightmesh.core.errors import ProxyError, StreamReset, UpstreamError
+from lightmesh.core.stats import TcpStats
+from lightmesh.io.connect import open_connection
+from lightmesh.io.h2conn import H2Body, H2Peer, new_connection
+from lightmesh.io.sweep import Sweeper
+from lightmesh.protocol import grpc, h2msg
+from lightmesh.protocol.messages import NO_BODY, Body, Headers, Request, Response
+
+log = logging.getLogger(__name__)
+CONNECTION_WINDOW = 1 << 20
+
+
+class Refused(UpstreamError):
+    """The upstream did not process the stream (GOAWAY or REFUSED_STREAM): safe to retry."""
+
+
+class _Call:
+    __slots__ = ("body", "future", "pump", "trailers")
+
+    def __init__(self, future: asyncio.Future[Response]) -> None:
+        self.future = future
+        self.body: H2Body | None = None
+        self.trailers: Headers | None = None
+        self.pump: asyncio.Task[None] | None = None
+
+
+class H2Client(H2Peer):
+    def __init__(self, pool: H2Pool) -> None:
+        super().__init__(pool.loop)
+        self.pool = pool
+        self.h2 = new_connection(client_side=True, validate=False)
+        self.calls: dict[int, _Call] = {}
+        self.goaway: int | None = None
+        self.deadline: float | None = None
+        self._started = 0.0
+        self._failed = False
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ev.ResponseReceived: self._on_response,
+            ev.DataReceived: self._on_data,
+            ev.TrailersReceived: self._on_trailers,
+            ev.StreamEnded: self._on_end,
+            ev.StreamReset: self._on_reset,
+            ev.WindowUpdated: self._on_window,
+            ev.RemoteSettingsChanged: self._on_settings,
+            ev.ConnectionTerminated: self._on_goaway,
+        }
+
+    @property
+    def available(self) -> bool:
+        h2 = self.h2
+        return (
+            not self.closed
+            and self.goaway is None
+            and len(self.calls) < h2.remote_settings.max_concurrent_streams
+        )
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._started = self.loop.time()
+        self.pool.stats.open()
+        self.pool.sweeper.add(self)
+        h2 = self.h2
+        h2.local_settings = Settings(client=True, initial_values={SettingCodes.ENABLE_PUSH: 0})
+        h2.initiate_connection()
+        h2.increment_flow_control_window(CONNECTION_WINDOW - 65_535)
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.read += len(data)
+        try:
+            events = self.h2.receive_data(data)
+        except ProtocolError as exc:
+            self._fail_all(UpstreamError(f"HTTP/2 protocol error from {self.pool.addr}: {exc}"))
+            self.abort()
+            return
+        handlers = self._handlers
+        for event in events:
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
+        self.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost(UpstreamError(f"connection to {self.pool.addr} closed"))
+        self.transport = None
+        self.pool.forget(self)
+        failed = self._failed or exc is not None or bool(self.calls)
+        elapsed = (self.loop.time() - self._started) * 1000.0
+        self.pool.stats.close(elapsed, self.read, self.written, FAILURE if failed else SUCCESS)
+        self._fail_all(UpstreamError(f"connection to {self.pool.addr} closed mid-stream"))
+
+    # sending
+    async def send(self, request: Request) -> Response:
+        h2, loop = self.h2, self.loop
+        sid = h2.get_next_available_stream_id()
+        call = self.calls[sid] = _Call(loop.create_future())
+        self.deadline = None
+        timeout = None
+        if request.deadline is not None:
+            timeout = grpc.encode_timeout(request.deadline - loop.time())
+        headers = h2msg.request_to_h2(request, self.pool.authority, timeout)
+        body = request.body
+        if body is NO_BODY or (body.complete and body.length == 0 and not body.trailers):
+            h2.send_headers(sid, headers, end_stream=True)
+            self.flush()
+        else:
+            h2.send_headers(sid, headers)
+            call.pump = loop.create_task(self._pump(sid, body))
+        try:
+            return await call.future
+        except asyncio.CancelledError:
+            self._cancel(sid, call)
+            raise
+
+    async def _pump(self, sid: int, body: Body) -> None:
+        try:
+            await self.send_body(sid, body)
+        except asyncio.CancelledError:
+            body.discard()
+            raise
+        except (StreamClosedError, StreamReset):
+            body.discard()  # the upstream is done with this stream
+        except Exception as exc:
+            log.debug("request body to %s failed: %s", self.pool.addr, exc)
+            body.discard()
+            call = self.calls.get(sid)
+            if call is not None:
+                self._cancel(sid, call)
+                error = exc if isinstance(exc, ProxyError) else UpstreamError(f"sending request body: {exc}")
+                self._settle(call, error)
+        finally:
+            call = self.calls.get(sid)
+            if call is not None:
+                call.pump = None
+
+    def _cancel(self, sid: int, call: _Call) -> None:
+        self.calls.pop(sid, None)
+        if call.pump is not None:
+            call.pump.cancel()
+        self.cancel_stream(sid)
+        self._maybe_idle()
+
+    # h2 events
+    def _on_response(self, event: ev.ResponseReceived) -> None:
+        call = self.calls.get(event.stream_id)
+        if call is None:
+            return
+        headers = event.headers
+        if event.stream_ended is not None:
+            body: Body = NO_BODY
+        else:
+            length = None
+            for name, value in headers:
+                if name == b"content-length":
+                    length = int(value) if value.isdigit() else None
+            body = call.body = H2Body(self, event.stream_id, length)
+        if not call.future.done():
+            call.future.set_result(h2msg.response_from_h2(headers, body))
+
+    def _on_data(self, event: ev.DataReceived) -> None:
+        call = self.calls.get(event.stream_id)
+        unused = event.flow_controlled_length - len(event.data)
+        if call is not None and call.body is not None:
+            call.body.feed(event.data)
+        else:
+            unused = event.flow_controlled_length
+        if unused:
+            self.consumed(event.stream_id, unused)
+
+    def _on_trailers(self, event: ev.TrailersReceived) -> None:
+        call = self.calls.get(event.stream_id)
+        if call is not None:
+            call.trailers = event.headers
+
+    def _on_end(self, event: ev.StreamEnded) -> None:
+        call = self.calls.pop(event.stream_id, None)
+        if call is None:
+            return
+        if call.body is not None:
+            call.body.feed_eof(call.trailers)
+        self._settle(call, UpstreamError(f"{self.pool.addr} ended the stream without a response"))
+        self._maybe_idle()
+
+    def _on_reset(self, event: ev.StreamReset) -> None:
+        sid, code = event.stream_id, int(event.error_code)
+        self.wake(sid, StreamReset(f"upstream {self.pool.addr} reset the stream (code {code})", code))
+        call = self.calls.pop(sid, None)
+        if call is None:
+            return
+        if call.pump is not None:
+            call.pump.cancel()
+        if code == 0x7 and not call.future.done():  # REFUSED_STREAM: not processed
+            self._settle(call, Refused(f"{self.pool.addr} refused the stream"))
+        else:
+            self._settle(call, StreamReset(f"upstream {self.pool.addr} reset the stream (code {code})", code))
+        self._maybe_idle()
+
+    def _on_window(self, event: ev.WindowUpdated) -> None:
+        self.wake(event.stream_id)
+
+    def _on_settings(self, event: ev.RemoteSettingsChanged) -> None:
+        self.wake(0)
+
+    def _on_goaway(self, event: ev.ConnectionTerminated) -> None:
+        last = event.last_stream_id or 0
+        self.goaway = last
+        self.pool.retire(self)
+        if event.error_code:
+            self._failed = True
+            why = f"{self.pool.addr} closed the connection (GOAWAY {event.error_code})"
+            self._fail_all(UpstreamError(why))
+            self.abort()
+            return
+        for sid in [sid for sid in self.calls if sid > last]:
+            call = self.calls.pop(sid)
+            if call.pump is not None:
+                call.pump.cancel()
+            self._settle(call, Refused(f"{self.pool.addr} is going away"))
+        self._maybe_idle()
+
+    # endings
+    def _settle(self, call: _Call, error: ProxyError) -> None:
+        if not call.future.done():
+            call.future.set_exception(error)
+        elif call.body is not None:
+            call.body.set_error(error)
+
+    def _fail_all(self, error: ProxyError) -> None:
+        calls, self.calls = self.calls, {}
+        for call in calls.values():
+            if call.pump is not None:
+                call.pump.cancel()
+            self._settle(call, error)
+
+    def _maybe_idle(self) -> None:
+        if self.calls:
+            return
+        if self.goaway is not None:
+            self.close()
+        else:
+            self.deadline = self.loop.time() + self.pool.idle_timeout
+
+    def expire(self) -> None:
+        if not self.calls:
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            try:
+                self.h2.close_connection()
+            except ProtocolError:
+                pass
+            data = self.h2.data_to_send()
+            if data:
+                self.transport.write(data)
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
+
+class H2Pool:
+    """Multiplexed HTTP/2 connections to one endpoint address."""
+
+    def __init__(
+        self,
+        addr: SocketAddr,
+        stats: TcpStats,
+        sweeper: Sweeper,
+        connect_timeout: float = 1.0,
+        idle_timeout: float = 3.0,
+    ) -> None:
+        self.addr = addr
+        self.stats = stats
+        self.sweeper = sweeper
+        self.loop = asyncio.get_running_loop()
+        self.connect_timeout = connect_timeout
+        self.idle_timeout = idle_timeout
+        self.conns: list[H2Client] = []
+        self.in_flight = 0
+        self.authority = str(addr).encode()
+        self._connecting: asyncio.Task[H2Client] | None = None
+
+    async def send(self, request: Request) -> Response:
+        self.in_flight += 1
+        try:
+            conn = await self._conn()
+            try:
+                return await conn.send(request)
+            except Refused:
+                if request.body is not NO_BODY:
+                    raise
+                conn = await self._conn()
+                return await conn.send(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _conn(self) -> H2Client:
+        while True:
+            for conn in self.conns:
+                if conn.available:
+                    return conn
+            if self._connecting is None:
+                self._connecting = self.loop.create_task(self._open())
+                self._connecting.add_done_callback(_retrieve)
+            await asyncio.shield(self._connecting)
+
+    async def _open(self) -> H2Client:
+        try:
+            _, conn = await open_connection(self.addr, lambda: H2Client(self), self.connect_timeout)
+        finally:
+            self._connecting = None
+        self.conns.append(conn)
+        return conn
+
+    def retire(self, conn: H2Client) -> None:
+        if conn in self.conns:
+            self.conns.remove(conn)
+
+    def forget(self, conn: H2Client) -> None:
+        self.sweeper.discard(conn)
+        self.retire(conn)
+
+    def close(self) -> None:
+        for conn in list(self.conns):
+            conn.close()
+        self.conns.clear()
+
+
+def _retrieve(task: asyncio.Task[H2Client]) -> None:
+    if not task.cancelled():
+        task.exception()  # waiters re-raise it; nobody else should be told it was lost

@@ -1,0 +1,208 @@
+"""What the HTTP/2 server and client connections share: h2 state, flow control, bodies.
+
+:class:`H2Peer` wraps one ``h2`` state machine over one transport. Outgoing data
+respects both flow-control windows (a sender waits for WINDOW_UPDATE) and the
+transport's write buffer (``pause_writing``). Incoming data is handed to an
+:class:`H2Body` and its window is handed back to the peer only once the consumer
+has read it, so a slow reader slows its own stream and nothing else.
+
+``h2`` treats a received GOAWAY as the end of the connection; :class:`_Conn`
+keeps the connection open instead so streams the peer already accepted finish
+(RFC 9113 §6.8), and :meth:`H2Peer.send_goaway` writes a graceful GOAWAY without
+closing h2's state for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.events import ConnectionTerminated, Event
+from h2.exceptions import ProtocolError, StreamClosedError
+from hyperframe.frame import GoAwayFrame
+
+from lightmesh.core.errors import StreamReset, UpstreamError
+from lightmesh.io.body import StreamBody
+from lightmesh.protocol.messages import Body
+
+CANCEL = 0x8
+REFUSED_STREAM = 0x7
+
+
+class _Conn(H2Connection):
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[Event]]:
+        event = ConnectionTerminated()
+        event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
+def new_connection(client_side: bool, validate: bool) -> H2Connection:
+    config = H2Configuration(
+        client_side=client_side,
+        header_encoding=None,
+        validate_inbound_headers=True,
+        normalize_inbound_headers=False,
+        validate_outbound_headers=validate,
+        normalize_outbound_headers=False,
+    )
+    return _Conn(config)
+
+
+class H2Body(StreamBody):
+    """A stream's incoming body; reading it returns window to the peer."""
+
+    __slots__ = ("_peer", "_stream_id")
+
+    def __init__(self, peer: H2Peer, stream_id: int, length: int | None) -> None:
+        super().__init__(None, length)
+        self._peer = peer
+        self._stream_id = stream_id
+
+    def feed(self, data: bytes) -> None:
+        if self._discarded:
+            self._peer.consumed(self._stream_id, len(data))  # nobody reads it: keep the window open
+        else:
+            super().feed(data)
+
+    def read_nowait(self) -> bytes | None:
+        data = super().read_nowait()
+        if data:
+            self._peer.consumed(self._stream_id, len(data))
+        return data
+
+    def discard(self) -> None:
+        if not self._discarded:
+            super().discard()
+            if not self._eof:
+                self._peer.cancel_stream(self._stream_id)
+
+
+class H2Peer(asyncio.Protocol):
+    h2: H2Connection
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.read = 0
+        self.written = 0
+        self.data_frames_sent = 0
+        self._windows: dict[int, asyncio.Future[None]] = {}
+        self._drain: asyncio.Future[None] | None = None
+
+    # transport plumbing
+    def flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data and self.transport is not None and not self.closed:
+            self.written += len(data)
+            self.transport.write(data)
+
+    def pause_writing(self) -> None:
+        self._drain = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def send_goaway(self, last_stream_id: int, error_code: int = 0) -> None:
+        """GOAWAY that leaves streams up to ``last_stream_id`` running (h2 would end them)."""
+        self.flush()
+        if self.transport is not None and not self.closed:
+            frame = GoAwayFrame(0, last_stream_id=last_stream_id, error_code=error_code).serialize()
+            self.written += len(frame)
+            self.transport.write(frame)
+
+    def _lost(self, error: BaseException) -> None:
+        self.closed = True
+        for waiter in self._windows.values():
+            if not waiter.done():
+                waiter.set_exception(error)
+        self._windows.clear()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(error)
+
+    # receiving
+    def consumed(self, stream_id: int, size: int) -> None:
+        if self.closed:
+            return
+        try:
+            self.h2.acknowledge_received_data(size, stream_id)
+        except ProtocolError:
+            return
+        self.flush()
+
+    def cancel_stream(self, stream_id: int, code: int = CANCEL) -> None:
+        if self.closed:
+            return
+        try:
+            self.h2.reset_stream(stream_id, code)
+        except (ProtocolError, StreamClosedError):
+            return
+        self.wake(stream_id, StreamReset("stream cancelled", code))
+        self.flush()
+
+    # sending
+    def wake(self, stream_id: int, error: BaseException | None = None) -> None:
+        """Wake writers waiting for window: one stream, or all when ``stream_id`` is 0."""
+        if stream_id == 0:
+            waiters = list(self._windows.values())
+            self._windows.clear()
+        else:
+            waiter = self._windows.pop(stream_id, None)
+            waiters = [waiter] if waiter is not None else []
+        for waiter in waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+
+    async def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
+        """Send ``data`` within the flow-control windows."""
+        h2 = self.h2
+        view, offset, size = memoryview(data), 0, len(data)
+        while offset < size:
+            if self._drain is not None:
+                await self._drain
+            if self.closed:
+                raise UpstreamError("connection closed while sending")
+            window = min(h2.local_flow_control_window(stream_id), h2.max_outbound_frame_size)
+            if window <= 0:
+                waiter = self._windows[stream_id] = self.loop.create_future()
+                await waiter
+                continue
+            end = min(size, offset + window)
+            h2.send_data(stream_id, view[offset:end], end_stream=end_stream and end == size)
+            self.data_frames_sent += 1
+            offset = end
+            self.flush()
+        if end_stream and size == 0:
+            h2.end_stream(stream_id)
+            self.flush()
+
+    async def send_body(self, stream_id: int, body: Body) -> None:
+        """Stream ``body`` then its trailers or END_STREAM."""
+        while True:
+            data = body.read_nowait()
+            if data is None:
+                data = await body.read()
+            if not data:
+                break
+            if body.complete:  # reads return all that is buffered: this was the last of it
+                last = body.trailers is None
+                await self.send_data(stream_id, data, end_stream=last)
+                if last:
+                    return
+                break
+            await self.send_data(stream_id, data)
+        trailers = body.trailers
+        if trailers:
+            self.h2.send_headers(stream_id, trailers, end_stream=True)
+        else:
+            self.h2.end_stream(stream_id)
+        self.flush()

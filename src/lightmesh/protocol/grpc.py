@@ -1,0 +1,73 @@
+"""gRPC facts the proxy needs without speaking protobuf: deadlines and statuses.
+
+A gRPC call is an HTTP/2 request whose ``content-type`` starts with
+``application/grpc``. Its deadline travels in ``grpc-timeout`` as at most eight
+digits and a unit (``H M S m u n``); the proxy parses it, enforces it, and sends on
+what remains. Errors the proxy makes for a gRPC call are answered the gRPC way: a
+trailers-only response (``:status 200`` with ``grpc-status`` and ``grpc-message``
+in the headers) so clients see a real status code instead of a transport failure.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+Headers = list[tuple[bytes, bytes]]
+
+OK = 0
+CANCELLED = 1
+UNKNOWN = 2
+INVALID_ARGUMENT = 3
+DEADLINE_EXCEEDED = 4
+RESOURCE_EXHAUSTED = 8
+UNIMPLEMENTED = 12
+INTERNAL = 13
+UNAVAILABLE = 14
+
+_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+_MAX_DIGITS = 8
+_LIMIT = 10**_MAX_DIGITS
+
+
+def is_grpc(headers: Headers) -> bool:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.startswith(b"application/grpc")
+    return False
+
+
+def parse_timeout(value: bytes) -> float | None:
+    """Seconds from a ``grpc-timeout`` value, or ``None`` when it is malformed."""
+    digits, unit = value[:-1], value[-1:]
+    if not (0 < len(digits) <= _MAX_DIGITS and digits.isdigit()) or unit not in _UNITS:
+        return None
+    return int(digits) * _UNITS[unit]
+
+
+def encode_timeout(seconds: float) -> bytes:
+    """The finest unit that fits in eight digits, rounded down (never extends a deadline)."""
+    for unit, scale in ((b"u", 1e6), (b"m", 1e3), (b"S", 1.0), (b"M", 1 / 60), (b"H", 1 / 3600)):
+        amount = int(seconds * scale)
+        if amount < _LIMIT:
+            return b"%d%s" % (max(amount, 0), unit)
+    return b"99999999H"
+
+
+def status_for_http(status: int) -> int:
+    """The gRPC status a client would infer from an HTTP status (gRPC's HTTP mapping)."""
+    if status == 400:
+        return INTERNAL
+    if status in (401, 403, 404):
+        return {401: 16, 403: 7, 404: UNIMPLEMENTED}[status]
+    if status == 429 or status in (502, 503, 504):
+        return UNAVAILABLE
+    return UNKNOWN
+
+
+def error_headers(grpc_status: int, message: str) -> Headers:
+    """Headers of a trailers-only gRPC error response (``:status`` added by the codec)."""
+    return [
+        (b"content-type", b"application/grpc"),
+        (b"grpc-status", b"%d" % grpc_status),
+        (b"grpc-message", quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode("ascii")),
+    ]
