@@ -19,25 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any, cast
-
-from h2 import events as ev
-from h2.exceptions import ProtocolError, StreamClosedError
-from h2.settings import SettingCodes, Settings
+from typing import cast
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, StreamReset, UpstreamError
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import open_connection
-from lightmesh.io.h2conn import H2Body, H2Peer, new_connection
+from lightmesh.io.h2conn import H2Body, H2Peer, StreamGone
 from lightmesh.io.sweep import Sweeper
 from lightmesh.protocol import grpc, h2msg
+from lightmesh.protocol import h2frames as fr
+from lightmesh.protocol.h2codec import H2Codec, H2Error
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Request, Response
 
 log = logging.getLogger(__name__)
 CONNECTION_WINDOW = 1 << 20
+_SETTINGS = {fr.ENABLE_PUSH: 0, fr.MAX_HEADER_LIST_SIZE: 256 * 1024}
 
 
 class Refused(UpstreamError):
@@ -45,12 +43,11 @@ class Refused(UpstreamError):
 
 
 class _Call:
-    __slots__ = ("body", "future", "pump", "trailers")
+    __slots__ = ("body", "future", "pump")
 
     def __init__(self, future: asyncio.Future[Response]) -> None:
         self.future = future
         self.body: H2Body | None = None
-        self.trailers: Headers | None = None
         self.pump: asyncio.Task[None] | None = None
 
 
@@ -58,31 +55,16 @@ class H2Client(H2Peer):
     def __init__(self, pool: H2Pool) -> None:
         super().__init__(pool.loop)
         self.pool = pool
-        self.h2 = new_connection(client_side=True, validate=False)
+        self.codec = H2Codec(self, True, _SETTINGS, CONNECTION_WINDOW, max_block=512 * 1024)
         self.calls: dict[int, _Call] = {}
         self.goaway: int | None = None
         self.deadline: float | None = None
         self._started = 0.0
         self._failed = False
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ev.ResponseReceived: self._on_response,
-            ev.DataReceived: self._on_data,
-            ev.TrailersReceived: self._on_trailers,
-            ev.StreamEnded: self._on_end,
-            ev.StreamReset: self._on_reset,
-            ev.WindowUpdated: self._on_window,
-            ev.RemoteSettingsChanged: self._on_settings,
-            ev.ConnectionTerminated: self._on_goaway,
-        }
 
     @property
     def available(self) -> bool:
-        h2 = self.h2
-        return (
-            not self.closed
-            and self.goaway is None
-            and len(self.calls) < h2.remote_settings.max_concurrent_streams
-        )
+        return not self.closed and self.goaway is None and len(self.calls) < self.codec.remote_max_concurrent
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -90,25 +72,20 @@ class H2Client(H2Peer):
         self._started = self.loop.time()
         self.pool.stats.open()
         self.pool.sweeper.add(self)
-        h2 = self.h2
-        h2.local_settings = Settings(client=True, initial_values={SettingCodes.ENABLE_PUSH: 0})
-        h2.initiate_connection()
-        h2.increment_flow_control_window(CONNECTION_WINDOW - 65_535)
+        self.codec.initiate()
         self.flush()
 
     def data_received(self, data: bytes) -> None:
         self.read += len(data)
         try:
-            events = self.h2.receive_data(data)
-        except ProtocolError as exc:
-            self._fail_all(UpstreamError(f"HTTP/2 protocol error from {self.pool.addr}: {exc}"))
+            self.codec.feed(data)
+        except H2Error as exc:
+            self._failed = True
+            self._fail_all(UpstreamError(f"HTTP/2 protocol error from {self.pool.addr}: {exc.reason}"))
+            self.codec.goaway(self.codec.highest_inbound, exc.code)
+            self.flush()
             self.abort()
             return
-        handlers = self._handlers
-        for event in events:
-            handler = handlers.get(type(event))
-            if handler is not None:
-                handler(event)
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -122,8 +99,8 @@ class H2Client(H2Peer):
 
     # sending
     async def send(self, request: Request) -> Response:
-        h2, loop = self.h2, self.loop
-        sid = h2.get_next_available_stream_id()
+        codec, loop = self.codec, self.loop
+        sid = codec.new_stream()
         call = self.calls[sid] = _Call(loop.create_future())
         self.deadline = None
         timeout = None
@@ -132,10 +109,10 @@ class H2Client(H2Peer):
         headers = h2msg.request_to_h2(request, self.pool.authority, timeout)
         body = request.body
         if body is NO_BODY or (body.complete and body.length == 0 and not body.trailers):
-            h2.send_headers(sid, headers, end_stream=True)
+            codec.send_headers(sid, headers, end_stream=True)
             self.flush()
         else:
-            h2.send_headers(sid, headers)
+            codec.send_headers(sid, headers)
             call.pump = loop.create_task(self._pump(sid, body))
         try:
             return await call.future
@@ -149,7 +126,7 @@ class H2Client(H2Peer):
         except asyncio.CancelledError:
             body.discard()
             raise
-        except (StreamClosedError, StreamReset):
+        except (StreamGone, StreamReset):
             body.discard()  # the upstream is done with this stream
         except Exception as exc:
             log.debug("request body to %s failed: %s", self.pool.addr, exc)
@@ -171,78 +148,87 @@ class H2Client(H2Peer):
         self.cancel_stream(sid)
         self._maybe_idle()
 
-    # h2 events
-    def _on_response(self, event: ev.ResponseReceived) -> None:
-        call = self.calls.get(event.stream_id)
+    # H2Handler
+    def on_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
+        call = self.calls.get(stream_id)
         if call is None:
             return
-        headers = event.headers
-        if event.stream_ended is not None:
+        if end_stream:
             body: Body = NO_BODY
+            del self.calls[stream_id]
         else:
             length = None
             for name, value in headers:
                 if name == b"content-length":
-                    length = int(value) if value.isdigit() else None
-            body = call.body = H2Body(self, event.stream_id, length)
+                    length = int(value)
+            body = call.body = H2Body(self, stream_id, length)
         if not call.future.done():
             call.future.set_result(h2msg.response_from_h2(headers, body))
+        if end_stream:
+            self._maybe_idle()
 
-    def _on_data(self, event: ev.DataReceived) -> None:
-        call = self.calls.get(event.stream_id)
-        unused = event.flow_controlled_length - len(event.data)
-        if call is not None and call.body is not None:
-            call.body.feed(event.data)
+    def on_data(self, stream_id: int, data: bytes, flow_length: int, end_stream: bool) -> None:
+        call = self.calls.get(stream_id)
+        unused = flow_length - len(data)
+        body = call.body if call is not None else None
+        if body is not None:
+            if data:
+                body.feed(data)
+            if end_stream:
+                body.feed_eof(None)
         else:
-            unused = event.flow_controlled_length
+            unused = flow_length
         if unused:
-            self.consumed(event.stream_id, unused)
+            self.codec.ack(stream_id, unused)
+        if end_stream:
+            self._ended(stream_id)
 
-    def _on_trailers(self, event: ev.TrailersReceived) -> None:
-        call = self.calls.get(event.stream_id)
+    def on_trailers(self, stream_id: int, headers: Headers) -> None:
+        call = self.calls.get(stream_id)
+        if call is not None and call.body is not None:
+            call.body.feed_eof(headers)
+        self._ended(stream_id)
+
+    def _ended(self, stream_id: int) -> None:
+        call = self.calls.pop(stream_id, None)
         if call is not None:
-            call.trailers = event.headers
+            self._settle(call, UpstreamError(f"{self.pool.addr} ended the stream without a response"))
+            self._maybe_idle()
 
-    def _on_end(self, event: ev.StreamEnded) -> None:
-        call = self.calls.pop(event.stream_id, None)
-        if call is None:
-            return
-        if call.body is not None:
-            call.body.feed_eof(call.trailers)
-        self._settle(call, UpstreamError(f"{self.pool.addr} ended the stream without a response"))
-        self._maybe_idle()
-
-    def _on_reset(self, event: ev.StreamReset) -> None:
-        sid, code = event.stream_id, int(event.error_code)
-        self.wake(sid, StreamReset(f"upstream {self.pool.addr} reset the stream (code {code})", code))
-        call = self.calls.pop(sid, None)
+    def on_reset(self, stream_id: int, code: int) -> None:
+        self.wake(stream_id, StreamReset(f"upstream {self.pool.addr} reset the stream (code {code})", code))
+        call = self.calls.pop(stream_id, None)
         if call is None:
             return
         if call.pump is not None:
             call.pump.cancel()
-        if code == 0x7 and not call.future.done():  # REFUSED_STREAM: not processed
+        if code == fr.REFUSED_STREAM and not call.future.done():
             self._settle(call, Refused(f"{self.pool.addr} refused the stream"))
         else:
             self._settle(call, StreamReset(f"upstream {self.pool.addr} reset the stream (code {code})", code))
         self._maybe_idle()
 
-    def _on_window(self, event: ev.WindowUpdated) -> None:
-        self.wake(event.stream_id)
+    def on_window(self, stream_id: int) -> None:
+        self.wake(stream_id)
 
-    def _on_settings(self, event: ev.RemoteSettingsChanged) -> None:
+    def on_settings(self) -> None:
         self.wake(0)
 
-    def _on_goaway(self, event: ev.ConnectionTerminated) -> None:
-        last = event.last_stream_id or 0
-        self.goaway = last
+    def on_ping(self) -> None:
+        pass
+
+    def on_priority(self) -> None:
+        pass
+
+    def on_goaway(self, code: int, last_stream_id: int) -> None:
+        self.goaway = last_stream_id
         self.pool.retire(self)
-        if event.error_code:
+        if code:
             self._failed = True
-            why = f"{self.pool.addr} closed the connection (GOAWAY {event.error_code})"
-            self._fail_all(UpstreamError(why))
+            self._fail_all(UpstreamError(f"{self.pool.addr} closed the connection (GOAWAY {code})"))
             self.abort()
             return
-        for sid in [sid for sid in self.calls if sid > last]:
+        for sid in [sid for sid in self.calls if sid > last_stream_id]:
             call = self.calls.pop(sid)
             if call.pump is not None:
                 call.pump.cancel()
@@ -277,14 +263,9 @@ class H2Client(H2Peer):
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
+            self.codec.goaway(0)
+            self.flush()
             self.closed = True
-            try:
-                self.h2.close_connection()
-            except ProtocolError:
-                pass
-            data = self.h2.data_to_send()
-            if data:
-                self.transport.write(data)
             self.transport.close()
 
     def abort(self) -> None:

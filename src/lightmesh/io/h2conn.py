@@ -1,55 +1,22 @@
-"""What the HTTP/2 server and client connections share: h2 state, flow control, bodies.
+"""What the HTTP/2 server and client connections share: the codec, flow control, bodies.
 
-:class:`H2Peer` wraps one ``h2`` state machine over one transport. Outgoing data
-respects both flow-control windows (a sender waits for WINDOW_UPDATE) and the
-transport's write buffer (``pause_writing``). Incoming data is handed to an
-:class:`H2Body` and its window is handed back to the peer only once the consumer
-has read it, so a slow reader slows its own stream and nothing else.
-
-``h2`` treats a received GOAWAY as the end of the connection; :class:`_Conn`
-keeps the connection open instead so streams the peer already accepted finish
-(RFC 9113 §6.8), and :meth:`H2Peer.send_goaway` writes a graceful GOAWAY without
-closing h2's state for the same reason.
+:class:`H2Peer` runs one :class:`~lightmesh.protocol.h2codec.H2Codec` over one
+transport. Outgoing data respects both flow-control windows (a sender waits for
+WINDOW_UPDATE) and the transport's write buffer (``pause_writing``). Incoming
+data goes to an :class:`H2Body`, and its window is handed back to the peer only
+once the consumer has read it, so a slow reader slows its own stream and nothing
+else.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.events import ConnectionTerminated, Event
-from h2.exceptions import ProtocolError, StreamClosedError
-from hyperframe.frame import GoAwayFrame
 
 from lightmesh.core.errors import StreamReset, UpstreamError
 from lightmesh.io.body import StreamBody
+from lightmesh.protocol.h2codec import H2Codec, StreamGone
+from lightmesh.protocol.h2frames import CANCEL
 from lightmesh.protocol.messages import Body
-
-CANCEL = 0x8
-REFUSED_STREAM = 0x7
-
-
-class _Conn(H2Connection):
-    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[Event]]:
-        event = ConnectionTerminated()
-        event.error_code = frame.error_code
-        event.last_stream_id = frame.last_stream_id
-        event.additional_data = frame.additional_data or None
-        return [], [event]
-
-
-def new_connection(client_side: bool, validate: bool) -> H2Connection:
-    config = H2Configuration(
-        client_side=client_side,
-        header_encoding=None,
-        validate_inbound_headers=True,
-        normalize_inbound_headers=False,
-        validate_outbound_headers=validate,
-        normalize_outbound_headers=False,
-    )
-    return _Conn(config)
 
 
 class H2Body(StreamBody):
@@ -76,13 +43,16 @@ class H2Body(StreamBody):
 
     def discard(self) -> None:
         if not self._discarded:
+            unread = self._size
             super().discard()
+            if unread:
+                self._peer.consumed(self._stream_id, unread)
             if not self._eof:
                 self._peer.cancel_stream(self._stream_id)
 
 
 class H2Peer(asyncio.Protocol):
-    h2: H2Connection
+    codec: H2Codec
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -96,7 +66,7 @@ class H2Peer(asyncio.Protocol):
 
     # transport plumbing
     def flush(self) -> None:
-        data = self.h2.data_to_send()
+        data = self.codec.take()
         if data and self.transport is not None and not self.closed:
             self.written += len(data)
             self.transport.write(data)
@@ -109,14 +79,6 @@ class H2Peer(asyncio.Protocol):
         if drain is not None and not drain.done():
             drain.set_result(None)
 
-    def send_goaway(self, last_stream_id: int, error_code: int = 0) -> None:
-        """GOAWAY that leaves streams up to ``last_stream_id`` running (h2 would end them)."""
-        self.flush()
-        if self.transport is not None and not self.closed:
-            frame = GoAwayFrame(0, last_stream_id=last_stream_id, error_code=error_code).serialize()
-            self.written += len(frame)
-            self.transport.write(frame)
-
     def _lost(self, error: BaseException) -> None:
         self.closed = True
         for waiter in self._windows.values():
@@ -128,27 +90,22 @@ class H2Peer(asyncio.Protocol):
 
     # receiving
     def consumed(self, stream_id: int, size: int) -> None:
-        if self.closed:
-            return
-        try:
-            self.h2.acknowledge_received_data(size, stream_id)
-        except ProtocolError:
-            return
-        self.flush()
+        if not self.closed:
+            self.codec.ack(stream_id, size)
+            if self.codec.pending_output:
+                self.flush()
 
     def cancel_stream(self, stream_id: int, code: int = CANCEL) -> None:
-        if self.closed:
-            return
-        try:
-            self.h2.reset_stream(stream_id, code)
-        except (ProtocolError, StreamClosedError):
-            return
-        self.wake(stream_id, StreamReset("stream cancelled", code))
-        self.flush()
+        if not self.closed:
+            self.codec.reset_stream(stream_id, code)
+            self.wake(stream_id, StreamReset("stream cancelled", code))
+            self.flush()
 
     # sending
     def wake(self, stream_id: int, error: BaseException | None = None) -> None:
         """Wake writers waiting for window: one stream, or all when ``stream_id`` is 0."""
+        if not self._windows:
+            return
         if stream_id == 0:
             waiters = list(self._windows.values())
             self._windows.clear()
@@ -164,25 +121,27 @@ class H2Peer(asyncio.Protocol):
 
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
         """Send ``data`` within the flow-control windows."""
-        h2 = self.h2
+        codec = self.codec
         view, offset, size = memoryview(data), 0, len(data)
         while offset < size:
             if self._drain is not None:
                 await self._drain
             if self.closed:
                 raise UpstreamError("connection closed while sending")
-            window = min(h2.local_flow_control_window(stream_id), h2.max_outbound_frame_size)
+            window = codec.window(stream_id)
             if window <= 0:
                 waiter = self._windows[stream_id] = self.loop.create_future()
                 await waiter
                 continue
             end = min(size, offset + window)
-            h2.send_data(stream_id, view[offset:end], end_stream=end_stream and end == size)
+            codec.send_data(
+                stream_id, view[offset:end] if offset or end < size else data, end_stream and end == size
+            )
             self.data_frames_sent += 1
             offset = end
             self.flush()
         if end_stream and size == 0:
-            h2.end_stream(stream_id)
+            codec.end_stream(stream_id)
             self.flush()
 
     async def send_body(self, stream_id: int, body: Body) -> None:
@@ -202,7 +161,10 @@ class H2Peer(asyncio.Protocol):
             await self.send_data(stream_id, data)
         trailers = body.trailers
         if trailers:
-            self.h2.send_headers(stream_id, trailers, end_stream=True)
+            self.codec.send_headers(stream_id, trailers, end_stream=True)
         else:
-            self.h2.end_stream(stream_id)
+            self.codec.end_stream(stream_id)
         self.flush()
+
+
+__all__ = ["H2Body", "H2Peer", "StreamGone"]

@@ -17,33 +17,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any, cast
-
-from h2 import events as ev
-from h2.exceptions import ProtocolError
-from h2.settings import SettingCodes, Settings
+from typing import cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, StreamReset
 from lightmesh.io.context import ServerContext
-from lightmesh.io.h2conn import REFUSED_STREAM, H2Body, H2Peer, new_connection
+from lightmesh.io.h2conn import H2Body, H2Peer
+from lightmesh.protocol import h2frames as fr
 from lightmesh.protocol import h2msg
+from lightmesh.protocol.h2codec import H2Codec, H2Error
 from lightmesh.protocol.h2limits import ENHANCE_YOUR_CALM, Flood, FloodGuard, H2Limits
 from lightmesh.protocol.messages import NO_BODY, ConnInfo, Headers, Request, Response, error_response
 
 log = logging.getLogger(__name__)
-INTERNAL_ERROR = 0x2
 DEFAULT_LIMITS = H2Limits()
 
 
 class _Stream:
-    __slots__ = ("body", "id", "responded", "task", "trailers")
+    __slots__ = ("body", "id", "responded", "task")
 
     def __init__(self, stream_id: int, body: H2Body | None) -> None:
         self.id = stream_id
         self.body = body
-        self.trailers: Headers | None = None
         self.task: asyncio.Task[None] | None = None
         self.responded = False
 
@@ -54,63 +49,39 @@ class H2Server(H2Peer):
         self.ctx = ctx
         self.conn = conn
         self.limits = limits
-        self.h2 = new_connection(client_side=False, validate=False)
+        settings = {
+            fr.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+            fr.INITIAL_WINDOW_SIZE: limits.initial_stream_window,
+            fr.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
+        }
+        self.codec = H2Codec(self, False, settings, limits.connection_window)
         self.guard = FloodGuard(limits)
         self.streams: dict[int, _Stream] = {}
         self.started = 0.0
         self.deadline: float | None = None
         self.last_accepted: int | None = None  # set once GOAWAY went out
         self._failed = False
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ev.RequestReceived: self._on_request,
-            ev.DataReceived: self._on_data,
-            ev.TrailersReceived: self._on_trailers,
-            ev.StreamEnded: self._on_end,
-            ev.StreamReset: self._on_reset,
-            ev.WindowUpdated: self._on_window,
-            ev.RemoteSettingsChanged: self._on_settings,
-            ev.PingReceived: self._on_control,
-            ev.PriorityUpdated: self._on_priority,
-            ev.ConnectionTerminated: self._on_goaway,
-        }
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        ctx, limits, h2 = self.ctx, self.limits, self.h2
+        ctx = self.ctx
         if not self.started:
             self.started = ctx.loop.time()
             ctx.stats.open()
         ctx.connections.add(self)
         ctx.sweeper.add(self)
         self.deadline = ctx.loop.time() + ctx.idle_timeout
-        h2.local_settings = Settings(
-            client=False,
-            initial_values={
-                SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
-                SettingCodes.INITIAL_WINDOW_SIZE: limits.initial_stream_window,
-                SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
-            },
-        )
-        h2.decoder.max_header_list_size = limits.max_header_list_size
-        h2.initiate_connection()
-        if limits.connection_window > 65_535:
-            h2.increment_flow_control_window(limits.connection_window - 65_535)
+        self.codec.initiate()
         self.flush()
 
     def data_received(self, data: bytes) -> None:
         self.read += len(data)
         try:
-            events = self.h2.receive_data(data)
-        except ProtocolError as exc:
-            self._abort(int(exc.error_code), f"protocol error: {exc}")
+            self.codec.feed(data)
+        except H2Error as exc:
+            self._abort(exc.code, f"protocol error: {exc.reason}")
             return
-        handlers = self._handlers
-        try:
-            for event in events:
-                handler = handlers.get(type(event))
-                if handler is not None:
-                    handler(event)
         except Flood as flood:
             self._abort(ENHANCE_YOUR_CALM, flood.reason)
             return
@@ -146,89 +117,86 @@ class H2Server(H2Peer):
 
     def drain(self) -> None:
         if self.last_accepted is None:
-            self.last_accepted = self.h2.highest_inbound_stream_id
-            self.send_goaway(self.last_accepted)
+            self.last_accepted = self.codec.highest_inbound
+            self.codec.goaway(self.last_accepted)
+            self.flush()
         if not self.streams:
             self._close()
 
-    # h2 events
-    def _on_request(self, event: ev.RequestReceived) -> None:
-        sid = event.stream_id
+    # H2Handler
+    def on_headers(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
         self.guard.stream_opened()
-        if self.last_accepted is not None and sid > self.last_accepted:
-            self.cancel_stream(sid, REFUSED_STREAM)
+        if self.last_accepted is not None and stream_id > self.last_accepted:
+            self.codec.reset_stream(stream_id, fr.REFUSED_STREAM)
             return
-        ended = event.stream_ended is not None
         try:
-            headers = event.headers
             request, length = h2msg.request_from_h2(headers, self.limits.max_header_count)
         except ProxyError as exc:
-            stream = self.streams[sid] = _Stream(sid, None)
+            stream = self.streams[stream_id] = _Stream(stream_id, None)
             stream.task = self.loop.create_task(self._answer(stream, error_response(exc)))
             return
-        body = None if ended else H2Body(self, sid, length)
-        request.body = NO_BODY if body is None else body
+        body = None if end_stream else H2Body(self, stream_id, length)
+        if body is not None:
+            request.body = body
         request.conn = self.conn
-        stream = self.streams[sid] = _Stream(sid, body)
+        stream = self.streams[stream_id] = _Stream(stream_id, body)
         self.deadline = None
         stream.task = self.loop.create_task(self._serve(stream, request))
 
-    def _on_data(self, event: ev.DataReceived) -> None:
-        data = event.data
-        self.guard.data(len(data), event.stream_ended is not None)
-        stream = self.streams.get(event.stream_id)
-        unused = event.flow_controlled_length - len(data)  # padding
-        if stream is not None and stream.body is not None:
-            stream.body.feed(data)
+    def on_data(self, stream_id: int, data: bytes, flow_length: int, end_stream: bool) -> None:
+        self.guard.data(len(data), end_stream)
+        stream = self.streams.get(stream_id)
+        unused = flow_length - len(data)  # padding
+        body = stream.body if stream is not None else None
+        if body is not None:
+            if data:
+                body.feed(data)
+            if end_stream:
+                body.feed_eof(None)
         else:
-            unused = event.flow_controlled_length
+            unused = flow_length
         if unused:
-            self.consumed(event.stream_id, unused)
+            self.codec.ack(stream_id, unused)
 
-    def _on_trailers(self, event: ev.TrailersReceived) -> None:
-        stream = self.streams.get(event.stream_id)
-        if stream is not None:
-            stream.trailers = event.headers
-
-    def _on_end(self, event: ev.StreamEnded) -> None:
-        stream = self.streams.get(event.stream_id)
+    def on_trailers(self, stream_id: int, headers: Headers) -> None:
+        stream = self.streams.get(stream_id)
         if stream is not None and stream.body is not None:
-            stream.body.feed_eof(stream.trailers)
+            stream.body.feed_eof(headers)
 
-    def _on_reset(self, event: ev.StreamReset) -> None:
-        stream = self.streams.pop(event.stream_id, None)
-        self.wake(event.stream_id, StreamReset("client reset the stream", int(event.error_code)))
+    def on_reset(self, stream_id: int, code: int) -> None:
+        stream = self.streams.pop(stream_id, None)
+        self.wake(stream_id, StreamReset("client reset the stream", code))
         if stream is None:
             return
         if not stream.responded:
             self.guard.premature_reset()
         if stream.body is not None:
-            stream.body.set_error(StreamReset("client reset the stream", int(event.error_code)))
+            stream.body.set_error(StreamReset("client reset the stream", code))
         if stream.task is not None:
             stream.task.cancel()
         self._maybe_idle()
 
-    def _on_window(self, event: ev.WindowUpdated) -> None:
+    def on_window(self, stream_id: int) -> None:
         self.guard.window_update(self.data_frames_sent)
-        self.wake(event.stream_id)
+        self.wake(stream_id)
 
-    def _on_settings(self, event: ev.RemoteSettingsChanged) -> None:
-        self._on_control(event)
+    def on_settings(self) -> None:
+        self.on_ping()
         self.wake(0)
 
-    def _on_control(self, event: ev.Event) -> None:
+    def on_ping(self) -> None:
         if self._drain is not None:  # the peer is not reading what we send
             self.guard.control_frame_queued()
 
-    def _on_priority(self, event: ev.PriorityUpdated) -> None:
+    def on_priority(self) -> None:
         self.guard.priority()
 
-    def _on_goaway(self, event: ev.ConnectionTerminated) -> None:
-        if event.error_code:
+    def on_goaway(self, code: int, last_stream_id: int) -> None:
+        if code:
             self._failed = True
             self._close()
         elif self.last_accepted is None:
-            self.last_accepted = self.h2.highest_inbound_stream_id
+            self.last_accepted = self.codec.highest_inbound
             if not self.streams:
                 self._close()
 
@@ -251,15 +219,15 @@ class H2Server(H2Peer):
         await self._answer(stream, response)
 
     async def _answer(self, stream: _Stream, response: Response) -> None:
-        h2, sid, body = self.h2, stream.id, response.body
+        codec, sid, body = self.codec, stream.id, response.body
         try:
             if body is NO_BODY or (body.length == 0 and body.complete and not body.trailers):
                 body.discard()
-                h2.send_headers(sid, h2msg.response_to_h2(response), end_stream=True)
+                codec.send_headers(sid, h2msg.response_to_h2(response), end_stream=True)
                 stream.responded = True
                 self.flush()
             else:
-                h2.send_headers(sid, h2msg.response_to_h2(response))
+                codec.send_headers(sid, h2msg.response_to_h2(response))
                 stream.responded = True
                 await self.send_body(sid, body)
         except asyncio.CancelledError:
@@ -272,7 +240,7 @@ class H2Server(H2Peer):
             body.discard()
             response.finish(exc)
             self._finish(stream)
-            self.cancel_stream(sid, exc.code if isinstance(exc, StreamReset) else INTERNAL_ERROR)
+            self.cancel_stream(sid, exc.code if isinstance(exc, StreamReset) else fr.INTERNAL_ERROR)
             return
         response.finish(None)
         self._finish(stream)
@@ -297,10 +265,7 @@ class H2Server(H2Peer):
     def _abort(self, code: int, reason: str) -> None:
         log.info("closing HTTP/2 connection from %s: %s", self.conn.peer, reason)
         self._failed = True
-        try:
-            self.h2.close_connection(error_code=code)
-        except ProtocolError:
-            pass
+        self.codec.goaway(self.codec.highest_inbound, code)
         self.flush()
         transport = self.transport
         if transport is not None:

@@ -1,0 +1,112 @@
+"""HTTP/2 wire constants, frame headers, and header-block rules (RFC 9113), without I/O.
+
+Frames are built with one precompiled :mod:`struct` per layout. Header blocks are
+checked by :func:`check_block`: pseudo-headers first and only the ones the role
+allows, no duplicates, lower-case names, none of the connection-specific fields,
+``te`` only ``trailers``, and no CR, LF or NUL in values (which would let a
+request split when it is later written as HTTP/1).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS = 0x0, 0x1, 0x2, 0x3, 0x4
+PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0x5, 0x6, 0x7, 0x8, 0x9
+
+END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
+
+NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x0, 0x1, 0x2, 0x3
+SETTINGS_TIMEOUT, STREAM_CLOSED, FRAME_SIZE_ERROR, REFUSED_STREAM = 0x4, 0x5, 0x6, 0x7
+CANCEL, COMPRESSION_ERROR, ENHANCE_YOUR_CALM = 0x8, 0x9, 0xB
+
+HEADER_TABLE_SIZE, ENABLE_PUSH, MAX_CONCURRENT_STREAMS = 0x1, 0x2, 0x3
+INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE, MAX_HEADER_LIST_SIZE = 0x4, 0x5, 0x6
+
+MAX_WINDOW = 2**31 - 1
+DEFAULT_WINDOW = 65_535
+DEFAULT_FRAME_SIZE = 16_384
+
+FRAME_HEADER = struct.Struct(">BHBBL")  # length (24 bits as 8 + 16), type, flags, stream id
+_U32 = struct.Struct(">L")
+_SETTING = struct.Struct(">HL")
+_GOAWAY = struct.Struct(">LL")
+
+
+def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+    n = len(payload)
+    return FRAME_HEADER.pack(n >> 16, n & 0xFFFF, kind, flags, stream_id) + payload
+
+
+def settings_frame(values: dict[int, int]) -> bytes:
+    return frame(SETTINGS, 0, 0, b"".join(_SETTING.pack(k, v) for k, v in values.items()))
+
+
+def parse_settings(payload: bytes) -> list[tuple[int, int]]:
+    return [_SETTING.unpack_from(payload, i) for i in range(0, len(payload), 6)]
+
+
+def window_update_frame(stream_id: int, increment: int) -> bytes:
+    return frame(WINDOW_UPDATE, 0, stream_id, _U32.pack(increment))
+
+
+def rst_stream_frame(stream_id: int, code: int) -> bytes:
+    return frame(RST_STREAM, 0, stream_id, _U32.pack(code))
+
+
+def goaway_frame(last_stream_id: int, code: int) -> bytes:
+    return frame(GOAWAY, 0, 0, _GOAWAY.pack(last_stream_id, code))
+
+
+def u32(payload: bytes, offset: int = 0) -> int:
+    value: int = _U32.unpack_from(payload, offset)[0]
+    return value
+
+
+# header blocks
+REQUEST, RESPONSE, TRAILERS = 0, 1, 2
+_PSEUDO = {
+    REQUEST: frozenset({b":method", b":scheme", b":authority", b":path", b":protocol"}),
+    RESPONSE: frozenset({b":status"}),
+    TRAILERS: frozenset(),
+}
+CONNECTION_SPECIFIC = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+_BAD_VALUE = re.compile(rb"[\r\n\x00]")
+_BAD_NAME = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
+
+
+def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
+    """Why ``headers`` are not a valid block for ``role``, or ``None`` when they are."""
+    allowed = _PSEUDO[role]
+    pseudo: set[bytes] = set()
+    regular = False
+    for name, value in headers:
+        if name[:1] == b":":
+            if regular or name not in allowed or name in pseudo:
+                return f"misplaced, unknown or repeated pseudo-header {name!r}"
+            pseudo.add(name)
+        else:
+            regular = True
+            if not name or _BAD_NAME.search(name):
+                return f"invalid header name {name!r}"
+            if name in CONNECTION_SPECIFIC or (name == b"te" and value != b"trailers"):
+                return f"connection-specific header {name.decode('latin-1')!r}"
+        if _BAD_VALUE.search(value):
+            return f"header {name!r} has a CR, LF or NUL in its value"
+    if role == REQUEST:
+        if b":method" not in pseudo:
+            return "request without :method"
+        connect = any(name == b":method" and value == b"CONNECT" for name, value in headers[: len(pseudo)])
+        if connect and b":protocol" not in pseudo:
+            if b":authority" not in pseudo or b":path" in pseudo or b":scheme" in pseudo:
+                return "CONNECT needs :authority and no :path or :scheme"
+        elif b":path" not in pseudo or b":scheme" not in pseudo:
+            return "request without :scheme or :path"
+    elif role == RESPONSE and b":status" not in pseudo:
+        return "response without :status"
+    return None
