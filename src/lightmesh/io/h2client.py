@@ -113,6 +113,8 @@ class H2Client(H2Peer):
             self.flush()
         else:
             codec.send_headers(sid, headers)
+            if not body.complete:
+                self.flush()  # the head goes now even if the body waits (gRPC streams)
             call.pump = loop.create_task(self._pump(sid, body))
         try:
             return await call.future

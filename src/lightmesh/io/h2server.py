@@ -229,6 +229,8 @@ class H2Server(H2Peer):
             else:
                 codec.send_headers(sid, h2msg.response_to_h2(response))
                 stream.responded = True
+                if not body.complete:
+                    self.flush()  # the head goes now even if the body waits (gRPC streams)
                 await self.send_body(sid, body)
         except asyncio.CancelledError:
             body.discard()

@@ -1,4 +1,9 @@
-"""Logging set-up: plain or JSON lines on stderr, level changeable at runtime."""
+"""Logging set-up: plain or JSON lines on stderr, level changeable at runtime.
+
+Libraries stay at WARNING whatever the proxy's level: ``hpack`` logs every
+header name and value at debug, which would leak credentials into the logs and
+cost time on every request.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+_QUIET = ("hpack", "h2", "hyperframe", "asyncio")
 
 
 class JsonFormatter(logging.Formatter):
@@ -44,6 +52,8 @@ def setup(level: str, fmt: str) -> None:
         handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    for quiet in _QUIET:
+        logging.getLogger(quiet).setLevel(logging.WARNING)
     set_level(level)
 
 
@@ -53,7 +63,7 @@ def set_level(level: str) -> None:
         value = _LEVELS[level.strip().lower()]
     except KeyError:
         raise ValueError(f"unknown log level {level!r}; use one of {', '.join(_LEVELS)}") from None
-    logging.getLogger().setLevel(value)
+    logging.getLogger().setLevel(max(value, logging.INFO))
     logging.getLogger("lightmesh").setLevel(value)
 
 
