@@ -83,7 +83,7 @@ class H2Client(H2Peer):
             self._failed = True
             self._fail_all(UpstreamError(f"HTTP/2 protocol error from {self.pool.addr}: {exc.reason}"))
             self.codec.goaway(self.codec.highest_inbound, exc.code)
-            self.flush()
+            self.flush_now()
             self.abort()
             return
         self.flush()
@@ -266,7 +266,7 @@ class H2Client(H2Peer):
     def close(self) -> None:
         if self.transport is not None and not self.closed:
             self.codec.goaway(0)
-            self.flush()
+            self.flush_now()
             self.closed = True
             self.transport.close()
 

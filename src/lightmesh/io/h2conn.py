@@ -5,7 +5,7 @@ transport. Outgoing data respects both flow-control windows (a sender waits for
 WINDOW_UPDATE) and the transport's write buffer (``pause_writing``). Incoming
 data goes to an :class:`H2Body`, and its window is handed back to the peer only
 once the consumer has read it, so a slow reader slows its own stream and nothing
-else.
+else. Output is written once per loop iteration (:meth:`H2Peer.flush`).
 """
 
 from __future__ import annotations
@@ -61,11 +61,23 @@ class H2Peer(asyncio.Protocol):
         self.read = 0
         self.written = 0
         self.data_frames_sent = 0
+        self._flush_soon = False
         self._windows: dict[int, asyncio.Future[None]] = {}
         self._drain: asyncio.Future[None] | None = None
 
     # transport plumbing
     def flush(self) -> None:
+        """Write what the codec queued at the end of this loop iteration, in one call.
+
+        Streams that finish in the same iteration (many responses arriving in one
+        read) then share a single write instead of one system call each.
+        """
+        if not self._flush_soon:
+            self._flush_soon = True
+            self.loop.call_soon(self.flush_now)
+
+    def flush_now(self) -> None:
+        self._flush_soon = False
         data = self.codec.take()
         if data and self.transport is not None and not self.closed:
             self.written += len(data)

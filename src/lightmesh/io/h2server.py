@@ -185,8 +185,13 @@ class H2Server(H2Peer):
         self.wake(0)
 
     def on_ping(self) -> None:
-        if self._drain is not None:  # the peer is not reading what we send
+        if self._drain is not None or self._flush_soon:  # earlier answers are still unsent
             self.guard.control_frame_queued()
+
+    def flush_now(self) -> None:
+        super().flush_now()
+        if self._drain is None and self.transport is not None and not self.transport.get_write_buffer_size():
+            self.guard.output_drained()
 
     def on_priority(self) -> None:
         self.guard.priority()
@@ -268,7 +273,7 @@ class H2Server(H2Peer):
         log.info("closing HTTP/2 connection from %s: %s", self.conn.peer, reason)
         self._failed = True
         self.codec.goaway(self.codec.highest_inbound, code)
-        self.flush()
+        self.flush_now()
         transport = self.transport
         if transport is not None:
             if transport.get_write_buffer_size() > 65536:
@@ -278,5 +283,5 @@ class H2Server(H2Peer):
 
     def _close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.flush()
+            self.flush_now()
             self.transport.close()
