@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hpack import HPACKError
+from hpack import HPACKError, OversizedHeaderListError
 
 from lightmesh.protocol import h2frames as f
 from lightmesh.protocol.h2hpack import Decoder, Encoder, Headers
@@ -241,6 +241,8 @@ class H2Codec:
         )
         try:
             headers, known = self.decoder.decode(block, role)
+        except OversizedHeaderListError:
+            raise H2Error(f.ENHANCE_YOUR_CALM, "header list over the limit") from None
         except HPACKError as exc:
             raise H2Error(f.COMPRESSION_ERROR, f"header block: {exc}") from None
         end = bool(flags & f.END_STREAM)
