@@ -18,6 +18,7 @@ from typing import cast
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, UpstreamError
+from lightmesh.core.ewma import PeakEwma
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.body import StreamBody
 from lightmesh.io.connect import open_connection
@@ -290,11 +291,13 @@ class Pool:
         self.idle_timeout = idle_timeout
         self.max_idle = max_idle
         self.idle: list[H1Client] = []
-        self.in_flight = 0
+        self.load = PeakEwma(self.loop.time())  # the balancer's cost for this endpoint
         self.host_header = str(addr).encode()
 
     async def send(self, request: Request) -> Response:
-        self.in_flight += 1
+        load, loop = self.load, self.loop
+        load.start()
+        start = loop.time()
         try:
             conn = self._take_idle() or await self._connect()
             try:
@@ -305,7 +308,8 @@ class Pool:
                 conn = await self._connect()
                 return await conn.send(request)
         finally:
-            self.in_flight -= 1
+            now = loop.time()
+            load.finish(now, now - start)
 
     def _take_idle(self) -> H1Client | None:
         idle = self.idle

@@ -24,6 +24,7 @@ from typing import cast
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, StreamReset, UpstreamError
+from lightmesh.core.ewma import PeakEwma
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import open_connection
 from lightmesh.io.h2conn import H2Body, H2Peer, StreamGone
@@ -294,12 +295,14 @@ class H2Pool:
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
         self.conns: list[H2Client] = []
-        self.in_flight = 0
+        self.load = PeakEwma(self.loop.time())  # the balancer's cost for this endpoint
         self.authority = str(addr).encode()
         self._connecting: asyncio.Task[H2Client] | None = None
 
     async def send(self, request: Request) -> Response:
-        self.in_flight += 1
+        load, loop = self.load, self.loop
+        load.start()
+        start = loop.time()
         try:
             conn = await self._conn()
             try:
@@ -310,7 +313,8 @@ class H2Pool:
                 conn = await self._conn()
                 return await conn.send(request)
         finally:
-            self.in_flight -= 1
+            now = loop.time()
+            load.finish(now, now - start)
 
     async def _conn(self) -> H2Client:
         while True:

@@ -1,11 +1,11 @@
 """The concrete stage: a balancer over one destination's endpoints, per request.
 
-Each request picks an endpoint by power-of-two-choices over the number of requests
-in flight on that endpoint's pool: HTTP/1 pools for HTTP/1 requests, multiplexed
-HTTP/2 pools for HTTP/2 ones, so calls on one client connection spread over all
-endpoints. The endpoint set can be replaced while requests
-are in flight; pools of removed endpoints finish their requests and are dropped.
-(Peak-EWMA arrives with the control plane.)
+Each request picks an endpoint by power-of-two-choices over peak-EWMA cost (the
+endpoint's latency estimate times its pending requests, :mod:`lightmesh.core.ewma`):
+HTTP/1 pools for HTTP/1 requests, multiplexed HTTP/2 pools for HTTP/2 ones, so
+calls on one client connection spread over all endpoints and slow endpoints get
+fewer of them. The endpoint set can be replaced while requests are in flight;
+pools of removed endpoints finish their requests and are dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from lightmesh.proxy.endpoint import Connector
 
 
 def _load(pool: Pool | H2Pool) -> float:
-    return pool.in_flight
+    return pool.load.cost(pool.loop.time())
 
 
 class Balancer:
