@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from lightmesh import __version__
@@ -40,3 +42,24 @@ def demo(
 def proxy() -> None:
     """Run the sidecar proxy (configured by LIGHTMESH_PROXY_* variables; see --help)."""
     raise typer.Exit(2)  # dispatched in lightmesh.cli.main before typer; listed here for --help
+
+
+@app.command()
+def controller(
+    registry: str = typer.Option(
+        "mesh-registry.yaml", help="the service registry (YAML), reloaded when it changes"
+    ),
+    proxy_api_addr: str = typer.Option("127.0.0.1:8086", help="where proxies reach the Destination API"),
+    admin_addr: str = typer.Option("127.0.0.1:9990", help="admin listener: /metrics, /ready, /live"),
+    log_level: str = typer.Option("info", help="debug, info, warning or error"),
+    registry_poll_interval: float = typer.Option(1.0, help="seconds between checks of the registry file"),
+    cluster_domain: str = typer.Option("cluster.local", help="the cluster's DNS domain"),
+) -> None:
+    """Run the controller: the Destination API for proxies, over a file registry."""
+    from lightmesh.cli.controller import run_controller
+
+    raise typer.Exit(
+        run_controller(
+            Path(registry), proxy_api_addr, admin_addr, log_level, registry_poll_interval, cluster_domain
+        )
+    )

@@ -32,9 +32,11 @@ class ServerContext:
         *,
         header_timeout: float = 10.0,
         idle_timeout: float = 60.0,
+        h2_service: Service | None = None,
     ) -> None:
         self.direction = direction
         self.service = service
+        self.h2_service = h2_service or service  # HTTP/2 requests may need more layers (deadlines)
         self.stats = stats
         self.sweeper = sweeper
         self.header_timeout = header_timeout

@@ -208,7 +208,7 @@ class H2Server(H2Peer):
     # serving
     async def _serve(self, stream: _Stream, request: Request) -> None:
         try:
-            response = await self.ctx.service(request)
+            response = await self.ctx.h2_service(request)
         except StreamReset as exc:
             self._finish(stream)
             self.cancel_stream(stream.id, exc.code)

@@ -9,6 +9,7 @@ starts a half-configured proxy. Durations need a unit (``100ms``, ``10s``).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from lightmesh.core.addr import SocketAddr, parse_ports, parse_socket_addr, pars
 from lightmesh.core.durations import parse_duration
 
 PREFIX = "LIGHTMESH_PROXY_"
+_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 
 
@@ -25,6 +27,13 @@ class ConfigError(ValueError):
 
 def _optional_addr(text: str) -> SocketAddr | None:
     return parse_socket_addr(text) if text.strip() else None
+
+
+def _namespace(text: str) -> str:
+    value = text.strip()
+    if not _LABEL.fullmatch(value):
+        raise ValueError(f"invalid namespace {text!r}: lower-case letters, digits and '-', at most 63")
+    return value
 
 
 def _bool(text: str) -> bool:
@@ -95,6 +104,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("idle_timeout", "60s", parse_duration, "close client keep-alive connections idle this long"),
     Setting("pool_idle_timeout", "3s", parse_duration, "close pooled upstream connections idle this long"),
     Setting("dns_ttl", "5s", parse_duration, "how often DNS answers for a destination are refreshed"),
+    Setting(
+        "controller_addr",
+        "",
+        _optional_addr,
+        "the controller's destination API (host:port); empty: static map and DNS only",
+    ),
+    Setting("namespace", "default", _namespace, "the workload's namespace: `web:80` means `web.<namespace>`"),
+    Setting(
+        "outbound_failfast_timeout",
+        "3s",
+        parse_duration,
+        "how long requests wait for a destination's endpoints before failing fast with 503",
+    ),
     Setting("shutdown_grace_period", "120s", parse_duration, "how long in-flight work may finish on SIGTERM"),
     Setting("admin_shutdown", "false", _bool, "allow POST /shutdown on the admin listener"),
 )
@@ -117,6 +139,9 @@ class ProxyConfig:
     idle_timeout: float
     pool_idle_timeout: float
     dns_ttl: float
+    controller_addr: SocketAddr | None
+    namespace: str
+    outbound_failfast_timeout: float
     shutdown_grace_period: float
     admin_shutdown: bool
 

@@ -1,8 +1,9 @@
 """``lightmesh proxy``: assemble the stacks, bind the listeners, run until told to stop.
 
-Outbound: server (detect, HTTP/1 or HTTP/2) -> metrics -> errors -> deadline ->
-router (destination, balancer) -> endpoint pools. Inbound: server -> metrics ->
-errors -> deadline -> forwarder. Both listeners relay what is not HTTP as TCP. The admin listener serves the
+Outbound: server (detect, HTTP/1 or HTTP/2) -> metrics -> errors -> [deadline,
+HTTP/2 only] -> router (destination, balancer) -> endpoint pools. Inbound: server
+-> metrics -> errors -> [deadline] -> forwarder. Both listeners relay what is not
+HTTP as TCP. The admin listener serves the
 counters at scrape time. After start-up, ``gc.freeze()`` moves the start-up objects
 out of the collector's way.
 
@@ -77,19 +78,32 @@ class Proxy:
             self.tcp_stats["inbound", "dst"], self.sweeper, cfg.inbound_connect_timeout, cfg.pool_idle_timeout
         )
         own = {cfg.outbound_listen_addr, cfg.inbound_listen_addr}
-        self.router = OutboundRouter(StaticDnsResolver(cfg.static_destinations), out_conn, own, cfg.dns_ttl)
-        outbound = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]))
-        inbound = stack(
-            InboundForwarder(cfg.inbound_forward, in_conn),
-            deadline_layer(),
-            errors_layer(),
-            metrics_layer(self.tables[0]),
+        discovery = None
+        if cfg.controller_addr is not None:
+            from lightmesh.proxy.discovery import DestinationClient  # grpclib only when needed
+
+            discovery = DestinationClient(cfg.controller_addr, cfg.namespace)
+        self.router = OutboundRouter(
+            StaticDnsResolver(cfg.static_destinations),
+            out_conn,
+            own,
+            cfg.dns_ttl,
+            discovery,
+            cfg.outbound_failfast_timeout,
         )
+        forwarder = InboundForwarder(cfg.inbound_forward, in_conn)
+        outbound = stack(self.router, errors_layer(), metrics_layer(self.tables[1]))
+        inbound = stack(forwarder, errors_layer(), metrics_layer(self.tables[0]))
+        # gRPC deadlines exist on HTTP/2 only: its stacks carry the deadline layer
+        outbound_h2 = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]))
+        inbound_h2 = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]))
         self.sides = [
-            await self._bind("outbound", outbound, out_conn, cfg.outbound_listen_addr, _outbound_tcp_target),
+            await self._bind(
+                "outbound", (outbound, outbound_h2), out_conn, cfg.outbound_listen_addr, _outbound_tcp_target
+            ),
             await self._bind(
                 "inbound",
-                inbound,
+                (inbound, inbound_h2),
                 in_conn,
                 cfg.inbound_listen_addr,
                 lambda conn: inbound_target(cfg.inbound_forward, conn),
@@ -117,16 +131,22 @@ class Proxy:
         )
 
     async def _bind(
-        self, direction: str, service: Service, connector: Connector, addr: SocketAddr, target: TargetFn
+        self,
+        direction: str,
+        services: tuple[Service, Service],
+        connector: Connector,
+        addr: SocketAddr,
+        target: TargetFn,
     ) -> Side:
         cfg = self.config
         ctx = ServerContext(
             direction,
-            service,
+            services[0],
             self.tcp_stats[direction, "src"],
             self.sweeper,
             header_timeout=cfg.header_read_timeout,
             idle_timeout=cfg.idle_timeout,
+            h2_service=services[1],
         )
         tcp = TcpForwarder(
             target,

@@ -3,10 +3,20 @@
 The destination is the original destination when iptables redirected the
 connection, else the request's authority (absolute-form URI, else ``Host``; port 80
 when missing). Each distinct authority gets a :class:`Destination` that caches its
-endpoints in a :class:`~lightmesh.proxy.balance.Balancer`; names resolved through
-DNS are refreshed every ``dns_ttl`` in the background, keeping the last answer when
-a refresh fails. A destination that resolves to this proxy's own listeners is a
-routing loop and is refused with 503 rather than recursing.
+endpoints in a :class:`~lightmesh.proxy.balance.Balancer`. Where they come from:
+
+* a name in the static map: those endpoints;
+* else, with a controller configured, a live :class:`~lightmesh.proxy.discovery.Watch`
+  (the controller's first answer is awaited up to the fail-fast timeout); when the
+  controller says the service does not exist, DNS as below;
+* else DNS (or an IP literal), refreshed every ``dns_ttl`` in the background,
+  keeping the last answer when a refresh fails.
+
+A destination with no endpoints holds requests (at most ``MAX_WAITING``) for up to
+the fail-fast timeout; if none arrive it fails fast: 503 at once until endpoints
+return. Destinations unused for ``IDLE_EVICT`` seconds are dropped (their
+subscriptions closed). A destination that resolves to this proxy's own listeners
+is a routing loop and is refused with 503 rather than recursing.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr, normalize_authority
 from lightmesh.core.errors import BadRequest, NoDestination, ProxyError, Unavailable
@@ -22,18 +33,44 @@ from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.resolve import Resolver
 from lightmesh.proxy.service import Request, Response
 
+if TYPE_CHECKING:
+    from lightmesh.proxy.discovery import DestinationClient, Watch
+
 log = logging.getLogger(__name__)
 MAX_DESTINATIONS = 10_000
+MAX_WAITING = 10_000
+IDLE_EVICT = 60.0
 
 
 class Destination:
-    __slots__ = ("balancer", "loop_error", "name", "refresh")
+    __slots__ = (
+        "balancer",
+        "failing_fast",
+        "loop_error",
+        "name",
+        "ready",
+        "refresh",
+        "used",
+        "waiting",
+        "watch",
+    )
 
     def __init__(self, name: str, balancer: Balancer) -> None:
         self.name = name
         self.balancer = balancer
         self.loop_error: ProxyError | None = None
         self.refresh: asyncio.TimerHandle | None = None
+        self.watch: Watch | None = None
+        self.used = 0.0
+        self.ready: asyncio.Event | None = None  # set when endpoints arrive
+        self.waiting = 0
+        self.failing_fast = False
+
+    def close(self) -> None:
+        if self.refresh is not None:
+            self.refresh.cancel()
+        if self.watch is not None:
+            self.watch.close()
 
 
 class OutboundRouter:
@@ -45,11 +82,17 @@ class OutboundRouter:
         connector: Connector,
         own_addrs: set[SocketAddr],
         dns_ttl: float = 5.0,
+        discovery: DestinationClient | None = None,
+        failfast: float = 3.0,
     ) -> None:
         self.resolver = resolver
         self.connector = connector
         self.own_addrs = own_addrs
         self.dns_ttl = dns_ttl
+        self.discovery = discovery
+        self.failfast = failfast
+        self.loop = asyncio.get_running_loop()
+        self._evictor = self.loop.call_later(IDLE_EVICT, self._evict)
         self.destinations: OrderedDict[tuple[bytes | None, SocketAddr | None], Destination] = OrderedDict()
         self._building: dict[tuple[bytes | None, SocketAddr | None], asyncio.Future[Destination]] = {}
 
@@ -62,6 +105,9 @@ class OutboundRouter:
             dest = await self._destination(key)
         if dest.loop_error is not None:
             raise dest.loop_error
+        dest.used = self.loop.time()
+        if not dest.balancer.pools:
+            await self._wait_for_endpoints(dest)
         request.dst = dest.name
         if request.version == b"2":
             return await dest.balancer.pick_h2().send(request)
@@ -88,8 +134,7 @@ class OutboundRouter:
         self.destinations[key] = dest
         if len(self.destinations) > MAX_DESTINATIONS:
             _, old = self.destinations.popitem(last=False)
-            if old.refresh is not None:
-                old.refresh.cancel()
+            old.close()
         return dest
 
     async def _build(self, authority: bytes | None, orig: SocketAddr | None) -> Destination:
@@ -103,6 +148,10 @@ class OutboundRouter:
                 name = normalize_authority(authority)
             except ValueError as exc:
                 raise BadRequest(f"invalid authority: {exc}") from None
+            if self.discovery is not None and not self.resolver.is_static(name):
+                watched = await self._watch(name, authority)
+                if watched is not None:
+                    return watched
             addrs = await self.resolver.resolve(name)
         dest = Destination(name, Balancer(self.connector, authority, name))
         dest.balancer.update(addrs)
@@ -110,6 +159,65 @@ class OutboundRouter:
         if orig is None and not self.resolver.is_static(name):
             self._schedule_refresh(dest)
         return dest
+
+    async def _watch(self, name: str, authority: bytes) -> Destination | None:
+        """A destination fed by the controller, or ``None`` when the service does not exist."""
+        assert self.discovery is not None
+        watch = self.discovery.watch(name)
+        try:
+            async with asyncio.timeout(self.failfast):
+                await watch.answered.wait()
+        except TimeoutError:
+            watch.close()
+            raise Unavailable(
+                f"controller {self.discovery.addr} did not answer for {name} within {self.failfast:.0f}s"
+            ) from None
+        if watch.exists is False:
+            watch.close()
+            return None
+        dest = Destination(name, Balancer(self.connector, authority, name))
+        dest.watch = watch
+        watch.listener = lambda w: self._endpoints_changed(dest, w)
+        self._endpoints_changed(dest, watch)
+        return dest
+
+    def _endpoints_changed(self, dest: Destination, watch: Watch) -> None:
+        addrs = watch.addrs
+        if addrs != dest.balancer.addrs:
+            dest.balancer.update(addrs)
+            self._check_loop(dest)
+        if addrs:
+            dest.failing_fast = False
+            if dest.ready is not None:
+                dest.ready.set()
+                dest.ready = None
+
+    async def _wait_for_endpoints(self, dest: Destination) -> None:
+        """Hold a request for endpoints up to the fail-fast timeout; then fail fast until they come."""
+        if dest.failing_fast:
+            raise Unavailable(f"no endpoints for {dest.name} (failing fast until some are available)")
+        if dest.waiting >= MAX_WAITING:
+            raise Unavailable(f"no endpoints for {dest.name} and {MAX_WAITING} requests already waiting")
+        if dest.ready is None:
+            dest.ready = asyncio.Event()
+        ready = dest.ready
+        dest.waiting += 1
+        try:
+            async with asyncio.timeout(self.failfast):
+                await ready.wait()
+        except TimeoutError:
+            dest.failing_fast = True
+            raise Unavailable(f"no endpoints for {dest.name} within {self.failfast:.0f}s") from None
+        finally:
+            dest.waiting -= 1
+
+    def _evict(self) -> None:
+        cutoff = self.loop.time() - IDLE_EVICT
+        for key, dest in list(self.destinations.items()):
+            if dest.used < cutoff and not dest.waiting:
+                del self.destinations[key]
+                dest.close()
+        self._evictor = self.loop.call_later(IDLE_EVICT, self._evict)
 
     def _check_loop(self, dest: Destination) -> None:
         looping = [a for a in dest.balancer.addrs if self._is_own(a)]
@@ -147,6 +255,8 @@ class OutboundRouter:
             self._schedule_refresh(dest)
 
     def close(self) -> None:
+        self._evictor.cancel()
         for dest in self.destinations.values():
-            if dest.refresh is not None:
-                dest.refresh.cancel()
+            dest.close()
+        if self.discovery is not None:
+            self.discovery.close()

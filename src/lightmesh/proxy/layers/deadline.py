@@ -30,8 +30,6 @@ def _timeout(request: Request) -> float | None:
 def deadline_layer() -> Layer:
     def layer(inner: Service) -> Service:
         async def service(request: Request) -> Response:
-            if request.version != b"2":
-                return await inner(request)
             timeout = _timeout(request)
             if timeout is None:
                 return await inner(request)

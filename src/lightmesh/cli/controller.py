@@ -1,0 +1,87 @@
+"""``lightmesh controller``: validate the flags, set up logging, run the controller.
+
+Exit codes: 0 after a clean shutdown, 2 for invalid flags or an invalid or missing
+registry (every problem is printed), 1 when a listener cannot be bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+from lightmesh.controller.main import ControllerConfig, run
+from lightmesh.controller.registry import RegistryError
+from lightmesh.core.addr import parse_socket_addr
+from lightmesh.core.names import check_cluster_domain
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_QUIET = ("hpack", "h2", "hyperframe", "asyncio")
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter(
+        "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if level.lower() != "debug":  # grpclib logs every cancelled stream at info
+        logging.getLogger("grpclib").setLevel(logging.WARNING)
+
+
+def _config(
+    registry: Path, proxy_api_addr: str, admin_addr: str, poll_interval: float, cluster_domain: str
+) -> ControllerConfig:
+    problems = []
+    addrs = {}
+    for flag, text in (("--proxy-api-addr", proxy_api_addr), ("--admin-addr", admin_addr)):
+        try:
+            addrs[flag] = parse_socket_addr(text)
+        except ValueError as exc:
+            problems.append(f"{flag}: {exc}")
+    if not poll_interval > 0:
+        problems.append(f"--registry-poll-interval: must be more than 0, got {poll_interval}")
+    try:
+        cluster_domain = check_cluster_domain(cluster_domain)
+    except ValueError as exc:
+        problems.append(f"--cluster-domain: {exc}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return ControllerConfig(
+        registry, addrs["--proxy-api-addr"], addrs["--admin-addr"], poll_interval, cluster_domain
+    )
+
+
+def run_controller(
+    registry: Path,
+    proxy_api_addr: str,
+    admin_addr: str,
+    log_level: str,
+    poll_interval: float,
+    cluster_domain: str,
+) -> int:
+    if log_level.lower() not in LOG_LEVELS:
+        print(f"lightmesh controller: --log-level: expected one of {', '.join(LOG_LEVELS)}", file=sys.stderr)
+        return 2
+    try:
+        config = _config(registry, proxy_api_addr, admin_addr, poll_interval, cluster_domain)
+    except ValueError as exc:
+        print(f"lightmesh controller: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(log_level)
+    try:
+        run(config)
+    except RegistryError as exc:
+        print(f"lightmesh controller: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"lightmesh controller: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,125 @@
+"""The controller process: load the registry, serve the proxy API and the admin port.
+
+:func:`run` loads the registry first (a missing or invalid file raises before anything
+listens), then serves on one event loop (uvloop when installed): the Destination service
+(grpclib) on ``proxy_api_addr``, the admin listener on ``admin_addr`` and the discovery
+source's reload loop. ``/ready`` turns 200 once both listeners are bound. SIGTERM or
+SIGINT stops it: readiness drops, listeners close, open streams are cancelled (grpclib
+ends them with a status) and the process exits within :data:`SHUTDOWN_GRACE` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from grpclib.server import Server
+
+from lightmesh.controller.admin import AdminRoutes, start_admin
+from lightmesh.controller.destination import DestinationService
+from lightmesh.controller.directory import Directory
+from lightmesh.controller.metrics import ControllerStats, make_registry, render
+from lightmesh.controller.registry import RegistryError
+from lightmesh.controller.sources.file import FileRegistrySource
+from lightmesh.core.addr import SocketAddr
+from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 5.0
+DEFAULT_PROXY_API_ADDR = SocketAddr("127.0.0.1", 8086)
+DEFAULT_ADMIN_ADDR = SocketAddr("127.0.0.1", 9990)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    registry: Path
+    proxy_api_addr: SocketAddr = DEFAULT_PROXY_API_ADDR
+    admin_addr: SocketAddr = DEFAULT_ADMIN_ADDR
+    registry_poll_interval: float = 1.0
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+
+
+class Controller:
+    def __init__(self, config: ControllerConfig) -> None:
+        self.config = config
+        self.stats = ControllerStats()
+        self.directory = Directory()
+        self.source = FileRegistrySource(
+            config.registry, self.stats, config.registry_poll_interval, config.cluster_domain
+        )
+        self.metrics = make_registry(self.stats, self.directory, self.source.name)
+        self.listening = False
+
+    def load(self) -> None:
+        """Load the registry; raises ``RegistryError`` (also when the file cannot be read)."""
+        try:
+            services = self.source.load()
+        except OSError as exc:
+            path = self.config.registry
+            raise RegistryError(str(path), [f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        self.directory.replace_all(services)
+        log.info(
+            "registry %s loaded: %d services, %d endpoints",
+            self.config.registry,
+            self.directory.service_count,
+            self.directory.endpoint_count,
+        )
+
+    def is_ready(self) -> bool:
+        return self.listening and self.directory.synced
+
+    async def serve(self) -> None:
+        cfg = self.config
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        grpc = Server([DestinationService(self.directory, self.stats, cfg.cluster_domain)])
+        admin: asyncio.Server | None = None
+        grpc_started = False
+        reload_task = asyncio.create_task(self.source.run(self.directory))
+        try:
+            await grpc.start(cfg.proxy_api_addr.host, cfg.proxy_api_addr.port)
+            grpc_started = True
+            routes = AdminRoutes(lambda: render(self.metrics), self.is_ready)
+            admin = await start_admin(cfg.admin_addr, routes)
+            self.listening = True
+            log.info("proxy API on %s, admin on %s", cfg.proxy_api_addr, cfg.admin_addr)
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            self.listening = False
+            reload_task.cancel()
+            if grpc_started:
+                grpc.close()
+            if admin is not None:
+                admin.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_GRACE):
+                    if grpc_started:
+                        await grpc.wait_closed()
+                    if admin is not None:
+                        await admin.wait_closed()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reload_task
+
+
+def run(config: ControllerConfig) -> None:
+    """Load the registry, then serve until SIGTERM/SIGINT.
+
+    Raises ``RegistryError`` when the registry cannot be used, ``OSError`` when a listener
+    cannot be bound.
+    """
+    controller = Controller(config)
+    controller.load()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(controller.serve())
+    else:
+        uvloop.run(controller.serve())

@@ -1,0 +1,168 @@
+"""The file registry format: YAML text to validated, typed services (sans-I/O).
+
+```yaml
+services:
+  - name: web                 # a Kubernetes name (DNS-1123 label)
+    namespace: default
+    port: 80                  # the service port clients ask for
+    endpoints:
+      - address: 10.0.0.5:8080          # IP literal and port ([fd00::5]:8080 for IPv6)
+        labels: {pod: web-1}            # optional: metric labels for this endpoint
+        identity: web.default.serviceaccount.identity.lightmesh.cluster.local  # optional
+        protocol: h2                    # optional: h2 or opaque; omitted: clients detect
+        weight: 10000                   # optional, 1 to 4294967295 (default 10000)
+```
+
+:func:`parse_registry` validates the text with the pydantic models below (unknown keys
+are errors, so typos do not pass silently) and returns the services keyed by
+``str(ServiceName)``. Any problem raises :class:`RegistryError` listing every problem as
+``file:line: where: what``; line numbers come from the YAML node tree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lightmesh.controller.endpoints import DEFAULT_WEIGHT, Endpoint, Service
+from lightmesh.controller.yamldoc import Loc, Problem, YamlDocument
+from lightmesh.core.addr import SocketAddr, check_hostname, is_ip, split_host_port
+from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, check_label, check_port
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+
+
+class RegistryError(ValueError):
+    """A registry that cannot be used; ``problems`` holds one ``file:line: ...`` line each."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"invalid registry {source}:\n  " + "\n  ".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class EndpointSpec(_Model):
+    address: str
+    labels: dict[str, str] = {}
+    identity: str | None = None
+    protocol: Literal["h2", "opaque"] | None = None
+    weight: int = Field(DEFAULT_WEIGHT, ge=1, le=2**32 - 1)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        host, port = split_host_port(value.strip())
+        if not is_ip(host):
+            raise ValueError(f"{value!r} is not an IP address and port (10.0.0.5:8080, [fd00::5]:8080)")
+        check_port(port)
+        return str(SocketAddr(str(ipaddress.ip_address(host)), port))
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(f"invalid label name {name!r}: use letters, digits and '_', not '__' first")
+        return value
+
+    @field_validator("identity")
+    @classmethod
+    def _identity(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_hostname(value)
+        return value
+
+
+class ServiceSpec(_Model):
+    name: str
+    namespace: str
+    port: int
+    endpoints: list[EndpointSpec] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_label("service name", value)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return check_label("namespace", value)
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        return check_port(value)
+
+
+class RegistrySpec(_Model):
+    services: list[ServiceSpec]
+
+
+def _where(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "top level"
+
+
+def _duplicates(spec: RegistrySpec) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_services: dict[tuple[str, str, int], int] = {}
+    for i, svc in enumerate(spec.services):
+        first = seen_services.setdefault((svc.name, svc.namespace, svc.port), i)
+        if first != i:
+            problems.append(
+                (("services", i), f"service {svc.name}.{svc.namespace}:{svc.port} is listed twice")
+            )
+        seen_addrs: dict[str, int] = {}
+        for j, ep in enumerate(svc.endpoints):
+            if seen_addrs.setdefault(ep.address, j) != j:
+                loc: Loc = ("services", i, "endpoints", j, "address")
+                problems.append((loc, f"address {ep.address} is listed twice in the service"))
+    return problems
+
+
+def _to_service(svc: ServiceSpec, cluster_domain: str) -> Service:
+    endpoints = {}
+    for ep in svc.endpoints:
+        host, port = split_host_port(ep.address)
+        addr = SocketAddr(host, port)
+        labels = tuple(sorted(ep.labels.items()))
+        endpoints[addr] = Endpoint(addr, ep.weight, labels, ep.identity, ep.protocol)
+    return Service(ServiceName(svc.name, svc.namespace, svc.port, cluster_domain), endpoints)
+
+
+def parse_registry(
+    text: str, source: str = "<registry>", cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> dict[str, Service]:
+    """Parse and validate a registry; raises :class:`RegistryError` listing every problem."""
+    doc = YamlDocument.parse(text, source)
+    if doc.errors:
+        raise RegistryError(source, doc.errors)
+    if doc.data is None:
+        raise RegistryError(source, [f"{source}:1: the file is empty; write `services: []` for no services"])
+    try:
+        spec = RegistrySpec.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        problems: list[Problem] = [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
+        raise RegistryError(source, doc.duplicate_keys + doc.describe(problems, _where)) from None
+    if duplicates := doc.duplicate_keys + doc.describe(_duplicates(spec), _where):
+        raise RegistryError(source, duplicates)
+    services = (_to_service(svc, cluster_domain) for svc in spec.services)
+    return {str(s.name): s for s in services}
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (a typo?)"
+    if error["type"] == "model_type":
+        return "expected a mapping (key: value lines)"
+    return str(error["msg"]).removeprefix("Value error, ")

@@ -1,0 +1,60 @@
+"""The controller's values as destination API messages (``lightmesh.api.gen.destination_pb2``).
+
+Pure functions, no I/O: endpoint updates (:mod:`lightmesh.controller.endpoints`) become
+``Update`` messages, a service name becomes its ``DestinationProfile``. Addresses are sent
+as linkerd sends them: IPv4 as a big-endian ``fixed32``, IPv6 as two big-endian
+``fixed64`` halves.
+"""
+
+from __future__ import annotations
+
+from lightmesh.api.addr import tcp_address
+from lightmesh.api.gen import destination_pb2 as pb
+from lightmesh.controller.endpoints import Add, Endpoint, NoEndpoints, Remove, Update
+from lightmesh.core.names import ServiceName
+
+# linkerd's defaults for a service without a profile: 20% extra load, 10 retries/s, 10 s window
+RETRY_RATIO = 0.2
+MIN_RETRIES_PER_SECOND = 10
+RETRY_TTL_SECONDS = 10
+
+
+def weighted_addr(endpoint: Endpoint) -> pb.WeightedAddr:
+    msg = pb.WeightedAddr(
+        addr=tcp_address(endpoint.addr), weight=endpoint.weight, metric_labels=dict(endpoint.labels)
+    )
+    if endpoint.identity is not None:
+        msg.tls_identity.dns_like_identity.name = endpoint.identity
+    if endpoint.protocol == "h2":
+        msg.protocol_hint.h2.SetInParent()
+    elif endpoint.protocol == "opaque":
+        msg.protocol_hint.opaque.SetInParent()
+    return msg
+
+
+def service_labels(name: ServiceName) -> dict[str, str]:
+    """Metric labels shared by every endpoint of a service."""
+    return {"namespace": name.namespace, "service": name.name}
+
+
+def update_message(update: Update, name: ServiceName | None) -> pb.Update:
+    if isinstance(update, Add):
+        labels = service_labels(name) if name is not None else {}
+        addrs = [weighted_addr(e) for e in update.endpoints]
+        return pb.Update(add=pb.WeightedAddrSet(addrs=addrs, metric_labels=labels))
+    if isinstance(update, Remove):
+        return pb.Update(remove=pb.AddrSet(addrs=[tcp_address(a) for a in update.addrs]))
+    assert isinstance(update, NoEndpoints)
+    return pb.Update(no_endpoints=pb.NoEndpoints(exists=update.exists))
+
+
+def update_kind(update: Update) -> str:
+    """The update's name in the API and in metrics: add, remove or no_endpoints."""
+    return {Add: "add", Remove: "remove", NoEndpoints: "no_endpoints"}[type(update)]
+
+
+def profile_message(name: ServiceName | None) -> pb.DestinationProfile:
+    """The profile of a service: no routes yet, linkerd's default retry budget."""
+    budget = pb.RetryBudget(retry_ratio=RETRY_RATIO, min_retries_per_second=MIN_RETRIES_PER_SECOND)
+    budget.ttl.seconds = RETRY_TTL_SECONDS
+    return pb.DestinationProfile(fully_qualified_name=name.host if name else "", retry_budget=budget)
