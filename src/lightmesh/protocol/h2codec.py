@@ -22,6 +22,8 @@ from hpack import HPACKError, OversizedHeaderListError
 from lightmesh.protocol import h2frames as f
 from lightmesh.protocol.h2hpack import Decoder, Encoder, Headers
 
+_SELF_DEPENDENT = 0x100  # beyond the 8 frame flag bits: a HEADERS frame depending on itself
+
 
 class H2Error(Exception):
     """A connection error: answer GOAWAY with ``code`` and close."""
@@ -185,23 +187,29 @@ class H2Codec:
             raise H2Error(f.FLOW_CONTROL_ERROR, "DATA beyond the connection window")
         self.in_window -= flow
         stream = self.streams.get(sid)
-        if stream is None or stream.remote_closed or not stream.head:
-            self.ack(sid, flow)  # nobody will read it: hand the window back
+        if stream is None:
+            self._give_back(flow)  # nobody will read it: the connection window comes back at once
             if sid > self._highest(sid):
                 raise H2Error(f.PROTOCOL_ERROR, f"DATA on idle stream {sid}")
             self._reset(sid, f.STREAM_CLOSED)
             return
-        if flow > stream.in_window:
-            self._stream_error(sid, f.FLOW_CONTROL_ERROR)
-            return
-        stream.in_window -= flow
         end = bool(flags & f.END_STREAM)
         stream.received += len(data)
-        if stream.expected is not None and (
-            stream.received > stream.expected or (end and stream.received != stream.expected)
+        code = 0
+        if stream.remote_closed:
+            code = f.STREAM_CLOSED
+        elif not stream.head or (
+            stream.expected is not None
+            and (stream.received > stream.expected or (end and stream.received != stream.expected))
         ):
-            self._stream_error(sid, f.PROTOCOL_ERROR)
+            code = f.PROTOCOL_ERROR  # DATA before the head, or a body that contradicts content-length
+        elif flow > stream.in_window:
+            code = f.FLOW_CONTROL_ERROR
+        if code:
+            self._give_back(flow)
+            self._stream_error(sid, code)
             return
+        stream.in_window -= flow
         if end:
             self._remote_close(sid, stream)
         self.handler.on_data(sid, data, flow, end)
@@ -214,7 +222,7 @@ class H2Codec:
             if len(block) < 5:
                 raise H2Error(f.FRAME_SIZE_ERROR, "HEADERS too short for its priority")
             if f.u32(block) & 0x7FFFFFFF == sid:
-                self._stream_error(sid, f.PROTOCOL_ERROR)
+                flags |= _SELF_DEPENDENT  # decoded all the same (HPACK state), then refused
             block = block[5:]
         if flags & f.END_HEADERS:
             self._on_block(flags, sid, block)
@@ -246,6 +254,14 @@ class H2Codec:
         except HPACKError as exc:
             raise H2Error(f.COMPRESSION_ERROR, f"header block: {exc}") from None
         end = bool(flags & f.END_STREAM)
+        if flags & _SELF_DEPENDENT:
+            if stream is None:
+                self._reset(sid, f.PROTOCOL_ERROR)
+                if not self.client_side and sid % 2 == 1:  # the id is used up all the same
+                    self.highest_inbound = max(self.highest_inbound, sid)
+            else:
+                self._stream_error(sid, f.PROTOCOL_ERROR)
+            return
         if stream is None:
             self._open_inbound(sid, block, headers, known, end)
             return
@@ -263,7 +279,11 @@ class H2Codec:
                 return
             self._head(sid, stream, headers, end)
             return
-        if not end or (not known and f.check_block(headers, f.TRAILERS) is not None):
+        if (
+            not end
+            or (not known and f.check_block(headers, f.TRAILERS) is not None)
+            or (stream.expected is not None and stream.received != stream.expected)
+        ):
             self._stream_error(sid, f.PROTOCOL_ERROR)
             return
         self.decoder.remember(block, f.TRAILERS, headers)
@@ -356,8 +376,8 @@ class H2Codec:
             self.remote_max_concurrent = value
         elif key == f.HEADER_TABLE_SIZE:
             self.encoder.set_table_size(min(value, 4096))
-        elif key == f.ENABLE_PUSH and value > 1:
-            raise H2Error(f.PROTOCOL_ERROR, "ENABLE_PUSH must be 0 or 1")
+        elif key == f.ENABLE_PUSH and (value > 1 or (value == 1 and self.client_side)):
+            raise H2Error(f.PROTOCOL_ERROR, "ENABLE_PUSH must be 0 or 1, and 0 from a server")
 
     def _on_push(self, flags: int, sid: int, payload: bytes) -> None:
         raise H2Error(f.PROTOCOL_ERROR, "PUSH_PROMISE is not accepted")
@@ -461,11 +481,7 @@ class H2Codec:
 
     def ack(self, sid: int, size: int) -> None:
         """``size`` received bytes were consumed: hand window back when half of it is used."""
-        self.in_unacked += size
-        if self.in_unacked >= self.conn_window_target // 2:
-            self.in_window += self.in_unacked
-            self._out.append(f.window_update_frame(0, self.in_unacked))
-            self.in_unacked = 0
+        self._give_back(size)
         stream = self.streams.get(sid)
         if stream is not None and not stream.remote_closed:
             stream.unacked += size
@@ -473,6 +489,14 @@ class H2Codec:
                 stream.in_window += stream.unacked
                 self._out.append(f.window_update_frame(sid, stream.unacked))
                 stream.unacked = 0
+
+    def _give_back(self, size: int) -> None:
+        """Connection window for ``size`` consumed (or discarded) bytes, in batches."""
+        self.in_unacked += size
+        if self.in_unacked >= self.conn_window_target // 2:
+            self.in_window += self.in_unacked
+            self._out.append(f.window_update_frame(0, self.in_unacked))
+            self.in_unacked = 0
 
     def goaway(self, last_stream_id: int, code: int = f.NO_ERROR) -> None:
         self._out.append(f.goaway_frame(last_stream_id, code))

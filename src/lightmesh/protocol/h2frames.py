@@ -89,6 +89,8 @@ def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
         if name[:1] == b":":
             if regular or name not in allowed or name in pseudo:
                 return f"misplaced, unknown or repeated pseudo-header {name!r}"
+            if name == b":path" and not value:
+                return "empty :path"
             pseudo.add(name)
         else:
             regular = True

@@ -67,8 +67,9 @@ class Encoder:
         self._cache: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
 
     def set_table_size(self, size: int) -> None:
-        self._encoder.header_table_size = size
-        self._cache.clear()
+        if size != self._encoder.header_table_size:  # hpack forgets a pending size update on a repeat
+            self._encoder.header_table_size = size
+            self._cache.clear()
 
     def encode(self, headers: Headers) -> bytes:
         key = tuple(headers)
