@@ -20,14 +20,15 @@ Headers = list[tuple[bytes, bytes]]
 MAX_CACHED = 256
 
 
-def _table_mark(table: object) -> tuple[int, object]:
+def _table_mark(table: object) -> tuple[int, object, int]:
     entries = table.dynamic_entries  # type: ignore[attr-defined]
-    return len(entries), entries[0] if entries else None
+    return len(entries), entries[0] if entries else None, table.maxsize  # type: ignore[attr-defined]
 
 
-def _same(a: tuple[int, object], b: tuple[int, object]) -> bool:
-    """Same table: entries are only ever added at the front, so length and front identity tell."""
-    return a[0] == b[0] and a[1] is b[1]
+def _same(a: tuple[int, object, int], b: tuple[int, object, int]) -> bool:
+    """Same table: entries are only ever added at the front, so length and front identity tell;
+    a size update changes the maximum without touching an entry."""
+    return a[0] == b[0] and a[1] is b[1] and a[2] == b[2]
 
 
 class Decoder:
@@ -47,7 +48,9 @@ class Decoder:
         table = self._decoder.header_table
         before = _table_mark(table)
         headers = cast(Headers, self._decoder.decode(block, raw=True))
-        self._unchanged = _same(_table_mark(table), before)
+        # a block that starts with a size update (001xxxxx) must run again to apply it
+        size_update = bool(block) and block[0] & 0xE0 == 0x20
+        self._unchanged = _same(_table_mark(table), before) and not size_update
         if not self._unchanged and self._cache:
             self._cache.clear()
         self._last = block

@@ -106,6 +106,22 @@ def test_emptying_the_table_makes_a_cached_index_an_error() -> None:
         decoder.decode(INDEX_62, TRAILERS)
 
 
+def test_a_repeated_block_still_applies_its_table_size_update() -> None:
+    """A size update changes the table (its maximum) without touching an entry: a cache hit must not skip it.
+
+    Here the table is left at 40 bytes instead of 100, so inserting a second entry evicts the
+    first one, and index 63 then fails in our decoder while it means ``x-a:`` to the encoder.
+    """
+    to_100, to_40 = b"\x3f\x45" + INDEX_62, b"\x3f\x09" + INDEX_62  # size update, then x-a: (35 bytes)
+    blocks = [b"\x40\x03x-a\x00", to_100, to_40, to_100, b"\x7e\x011", INDEX_63]
+    decoder, reference = Decoder(65536), hpack.Decoder()
+    for block in blocks:
+        expected = plain(reference.decode(block, raw=True))
+        assert decode_and_remember(decoder, block)[0] == expected
+    assert expected == [(b"x-a", b"")]
+    assert reference.header_table_size == 100
+
+
 def test_an_index_that_was_an_error_becomes_valid_after_an_insertion() -> None:
     decoder = Decoder(65536)
     with pytest.raises(hpack.HPACKError):
