@@ -9,6 +9,7 @@ ConfigMap update is. Every wait is bounded.
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from collections import Counter
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.controller import ControllerProcess, launch, write_atomically
-from tests.support.h1_peers import start_isolated
+from tests.support.h1_peers import TrackingUpstream, start_isolated
 from tests.support.named import NamedServer
 from tests.support.proxy import ProxyProcess
 
@@ -193,3 +194,45 @@ def test_an_unreachable_controller_answers_503_after_the_failfast_timeout(
     )
     status, _, why = get(proxy, "web:80")
     assert status == 503 and "did not answer" in why
+
+
+def test_http1_between_meshed_proxies_travels_over_one_http2_connection(
+    request: pytest.FixtureRequest, registry: Path, app: TrackingUpstream
+) -> None:
+    inbound = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    write_atomically(
+        registry,
+        "services:\n  - name: web\n    namespace: default\n    port: 80\n    endpoints:\n"
+        f"      - address: {inbound.inbound}\n        protocol: h2\n",
+    )
+    controller = launch(registry)
+    request.addfinalizer(controller.stop)
+    outbound = start_isolated(request, LIGHTMESH_PROXY_CONTROLLER_ADDR=controller.api)
+    host, port = outbound.outbound.split(":")
+    for i in range(5):  # five client connections, each with one request and a body
+        conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+        conn.request("POST", f"/echo?n={i}", body=b"x" * 1000, headers={"Host": "web:80"})
+        response = conn.getresponse()
+        echoed = json.loads(response.read())
+        conn.close()
+        assert response.status == 200
+        assert response.getheader("content-length") is not None
+        assert echoed["version"] == "HTTP/1.1"
+        assert echoed["body_length"] == 1000
+        names = {name for name, _ in echoed["headers"]}
+        assert "lightmesh-orig-proto" not in names and "host" in names
+    # all five rode one multiplexed HTTP/2 connection into the far proxy
+    assert inbound.metric("tcp_open_total", direction="inbound", peer="src") == 1
+    assert inbound.metric("request_total", direction="inbound") == 5
+
+
+def test_the_orig_proto_header_from_an_application_is_dropped(
+    request: pytest.FixtureRequest, app: TrackingUpstream
+) -> None:
+    proxy = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    host, port = proxy.inbound.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    conn.request("GET", "/echo", headers={"lightmesh-orig-proto": "HTTP/1.1"})
+    echoed = json.loads(conn.getresponse().read())
+    conn.close()
+    assert "lightmesh-orig-proto" not in {name for name, _ in echoed["headers"]}

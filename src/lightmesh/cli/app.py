@@ -54,12 +54,23 @@ def controller(
     log_level: str = typer.Option("info", help="debug, info, warning or error"),
     registry_poll_interval: float = typer.Option(1.0, help="seconds between checks of the registry file"),
     cluster_domain: str = typer.Option("cluster.local", help="the cluster's DNS domain"),
+    source: str = typer.Option("file", help="discovery source: file (--registry) or kubernetes"),
+    kubeconfig: str = typer.Option(
+        "", help="kubeconfig for --source kubernetes (default: in-cluster, else $KUBECONFIG, ~/.kube/config)"
+    ),
 ) -> None:
-    """Run the controller: the Destination API for proxies, over a file registry."""
+    """Run the controller: the Destination API for proxies, over a file registry or Kubernetes."""
     from lightmesh.cli.controller import run_controller
 
     raise typer.Exit(
         run_controller(
-            Path(registry), proxy_api_addr, admin_addr, log_level, registry_poll_interval, cluster_domain
+            Path(registry),
+            proxy_api_addr,
+            admin_addr,
+            log_level,
+            registry_poll_interval,
+            cluster_domain,
+            source,
+            Path(kubeconfig) if kubeconfig else None,
         )
     )

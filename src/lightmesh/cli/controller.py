@@ -1,7 +1,8 @@
 """``lightmesh controller``: validate the flags, set up logging, run the controller.
 
-Exit codes: 0 after a clean shutdown, 2 for invalid flags or an invalid or missing
-registry (every problem is printed), 1 when a listener cannot be bound.
+Exit codes: 0 after a clean shutdown, 2 for invalid flags, an invalid or missing
+registry (every problem is printed) or an unusable Kubernetes configuration, 1 when a
+listener cannot be bound.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from pathlib import Path
 
 from lightmesh.controller.main import ControllerConfig, run
 from lightmesh.controller.registry import RegistryError
+from lightmesh.controller.sources import SourceError
 from lightmesh.core.addr import parse_socket_addr
 from lightmesh.core.names import check_cluster_domain
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-_QUIET = ("hpack", "h2", "hyperframe", "asyncio")
+_QUIET = ("hpack", "h2", "hyperframe", "asyncio", "httpx2", "httpcore2")  # httpx2: lightkube's HTTP
+SOURCES = ("file", "kubernetes")
 
 
 def setup_logging(level: str) -> None:
@@ -37,9 +40,17 @@ def setup_logging(level: str) -> None:
 
 
 def _config(
-    registry: Path, proxy_api_addr: str, admin_addr: str, poll_interval: float, cluster_domain: str
+    registry: Path,
+    proxy_api_addr: str,
+    admin_addr: str,
+    poll_interval: float,
+    cluster_domain: str,
+    source: str = "file",
+    kubeconfig: Path | None = None,
 ) -> ControllerConfig:
     problems = []
+    if source not in SOURCES:
+        problems.append(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}")
     addrs = {}
     for flag, text in (("--proxy-api-addr", proxy_api_addr), ("--admin-addr", admin_addr)):
         try:
@@ -55,7 +66,13 @@ def _config(
     if problems:
         raise ValueError("; ".join(problems))
     return ControllerConfig(
-        registry, addrs["--proxy-api-addr"], addrs["--admin-addr"], poll_interval, cluster_domain
+        registry,
+        addrs["--proxy-api-addr"],
+        addrs["--admin-addr"],
+        poll_interval,
+        cluster_domain,
+        "kubernetes" if source == "kubernetes" else "file",
+        kubeconfig,
     )
 
 
@@ -66,19 +83,23 @@ def run_controller(
     log_level: str,
     poll_interval: float,
     cluster_domain: str,
+    source: str = "file",
+    kubeconfig: Path | None = None,
 ) -> int:
     if log_level.lower() not in LOG_LEVELS:
         print(f"lightmesh controller: --log-level: expected one of {', '.join(LOG_LEVELS)}", file=sys.stderr)
         return 2
     try:
-        config = _config(registry, proxy_api_addr, admin_addr, poll_interval, cluster_domain)
+        config = _config(
+            registry, proxy_api_addr, admin_addr, poll_interval, cluster_domain, source, kubeconfig
+        )
     except ValueError as exc:
         print(f"lightmesh controller: {exc}", file=sys.stderr)
         return 2
     setup_logging(log_level)
     try:
         run(config)
-    except RegistryError as exc:
+    except (RegistryError, SourceError) as exc:
         print(f"lightmesh controller: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -1,11 +1,14 @@
-"""The controller process: load the registry, serve the proxy API and the admin port.
+"""The controller process: load the discovery source, serve the proxy API and the admin port.
 
-:func:`run` loads the registry first (a missing or invalid file raises before anything
-listens), then serves on one event loop (uvloop when installed): the Destination service
-(grpclib) on ``proxy_api_addr``, the admin listener on ``admin_addr`` and the discovery
-source's reload loop. ``/ready`` turns 200 once both listeners are bound. SIGTERM or
-SIGINT stops it: readiness drops, listeners close, open streams are cancelled (grpclib
-ends them with a status) and the process exits within :data:`SHUTDOWN_GRACE` seconds.
+:func:`run` loads the discovery source first: the file registry (``source="file"``, the
+default; a missing or invalid file raises ``RegistryError`` before anything listens) or
+the Kubernetes client configuration (``source="kubernetes"``; an unusable one raises
+``SourceError``). It then serves on one event loop (uvloop when installed): the
+Destination service (grpclib) on ``proxy_api_addr``, the admin listener on ``admin_addr``
+and the source's loop (file reloads, or Kubernetes list-and-watch). ``/ready`` turns 200
+once both listeners are bound and the source has synced. SIGTERM or SIGINT stops it:
+readiness drops, listeners close, open streams are cancelled (grpclib ends them with a
+status) and the process exits within :data:`SHUTDOWN_GRACE` seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from grpclib.server import Server
 
@@ -27,6 +31,9 @@ from lightmesh.controller.registry import RegistryError
 from lightmesh.controller.sources.file import FileRegistrySource
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN
+
+if TYPE_CHECKING:
+    from lightmesh.controller.sources.kubernetes import KubernetesSource
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,8 @@ class ControllerConfig:
     admin_addr: SocketAddr = DEFAULT_ADMIN_ADDR
     registry_poll_interval: float = 1.0
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    source: Literal["file", "kubernetes"] = "file"
+    kubeconfig: Path | None = None  # None: in-cluster, else $KUBECONFIG or ~/.kube/config
 
 
 class Controller:
@@ -49,14 +58,24 @@ class Controller:
         self.config = config
         self.stats = ControllerStats()
         self.directory = Directory()
-        self.source = FileRegistrySource(
-            config.registry, self.stats, config.registry_poll_interval, config.cluster_domain
-        )
+        self.source: FileRegistrySource | KubernetesSource
+        if config.source == "kubernetes":  # imported only when used: lightkube is not small
+            from lightmesh.controller.sources.kubernetes import KubernetesSource
+
+            self.source = KubernetesSource(self.stats, config.kubeconfig, config.cluster_domain)
+        else:
+            self.source = FileRegistrySource(
+                config.registry, self.stats, config.registry_poll_interval, config.cluster_domain
+            )
         self.metrics = make_registry(self.stats, self.directory, self.source.name)
         self.listening = False
 
     def load(self) -> None:
-        """Load the registry; raises ``RegistryError`` (also when the file cannot be read)."""
+        """Load the source: ``RegistryError`` for a registry that cannot be used (also when
+        the file cannot be read), ``SourceError`` for an unusable Kubernetes configuration."""
+        if not isinstance(self.source, FileRegistrySource):
+            self.source.load()
+            return
         try:
             services = self.source.load()
         except OSError as exc:
@@ -82,7 +101,7 @@ class Controller:
         grpc = Server([DestinationService(self.directory, self.stats, cfg.cluster_domain)])
         admin: asyncio.Server | None = None
         grpc_started = False
-        reload_task = asyncio.create_task(self.source.run(self.directory))
+        source_task = asyncio.create_task(self.source.run(self.directory))
         try:
             await grpc.start(cfg.proxy_api_addr.host, cfg.proxy_api_addr.port)
             grpc_started = True
@@ -94,7 +113,7 @@ class Controller:
             log.info("shutting down")
         finally:
             self.listening = False
-            reload_task.cancel()
+            source_task.cancel()
             if grpc_started:
                 grpc.close()
             if admin is not None:
@@ -106,14 +125,14 @@ class Controller:
                     if admin is not None:
                         await admin.wait_closed()
             with contextlib.suppress(asyncio.CancelledError):
-                await reload_task
+                await source_task
 
 
 def run(config: ControllerConfig) -> None:
-    """Load the registry, then serve until SIGTERM/SIGINT.
+    """Load the discovery source, then serve until SIGTERM/SIGINT.
 
-    Raises ``RegistryError`` when the registry cannot be used, ``OSError`` when a listener
-    cannot be bound.
+    Raises ``RegistryError`` when the registry cannot be used, ``SourceError`` when the
+    Kubernetes configuration cannot, ``OSError`` when a listener cannot be bound.
     """
     controller = Controller(config)
     controller.load()

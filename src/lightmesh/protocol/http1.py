@@ -43,6 +43,7 @@ HOP_BY_HOP = frozenset(
         b"http2-settings",
         b"expect",
         b"content-length",  # re-derived from the body's framing when writing
+        b"lightmesh-orig-proto",  # between lightmesh proxies only (proxy/orig_proto.py)
     }
 )
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

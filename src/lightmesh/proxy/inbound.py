@@ -3,6 +3,8 @@
 The target is ``LIGHTMESH_PROXY_INBOUND_FORWARD`` when set, else 127.0.0.1 at the
 port the connection was originally sent to (iptables redirect). With neither, the
 proxy cannot know where the application listens and answers 502 saying so.
+HTTP/2 requests go on as HTTP/2, except HTTP/1 requests another lightmesh proxy
+carried over HTTP/2 (``lightmesh-orig-proto``), which are restored to HTTP/1.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Awaitable
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import UpstreamError
 from lightmesh.protocol.messages import ConnInfo
+from lightmesh.proxy import orig_proto
 from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.service import Request, Response
 
@@ -34,7 +37,14 @@ class InboundForwarder:
     def __call__(self, request: Request) -> Awaitable[Response]:
         target = inbound_target(self.forward, request.conn)
         if request.version == b"2":
+            if orig_proto.downgrade_request(request):
+                return self._restored(target, request)
             return self.connector.h2_pool(target).send(request)
         if request.method == b"CONNECT":
             return self.connector.tunnel(target)
         return self.connector.pool(target, request.authority).send(request)
+
+    async def _restored(self, target: SocketAddr, request: Request) -> Response:
+        response = await self.connector.pool(target, request.authority).send(request)
+        orig_proto.upgrade_response(response)
+        return response

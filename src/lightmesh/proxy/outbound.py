@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr, normalize_authority
 from lightmesh.core.errors import BadRequest, NoDestination, ProxyError, Unavailable
+from lightmesh.proxy import orig_proto
 from lightmesh.proxy.balance import Balancer
 from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.resolve import Resolver
@@ -111,6 +112,11 @@ class OutboundRouter:
         request.dst = dest.name
         if request.version == b"2":
             return await dest.balancer.pick_h2().send(request)
+        if dest.balancer.meshed and orig_proto.can_upgrade(request):
+            orig_proto.upgrade(request)
+            response = await dest.balancer.pick_h2().send(request)
+            orig_proto.downgrade_response(response)
+            return response
         pool = dest.balancer.pick()
         if request.method == b"CONNECT":
             return await self.connector.tunnel(pool.addr)
@@ -183,6 +189,7 @@ class OutboundRouter:
 
     def _endpoints_changed(self, dest: Destination, watch: Watch) -> None:
         addrs = watch.addrs
+        dest.balancer.meshed = bool(addrs) and all(ep.h2 for ep in watch.endpoints.values())
         if addrs != dest.balancer.addrs:
             dest.balancer.update(addrs)
             self._check_loop(dest)

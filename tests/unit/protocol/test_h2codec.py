@@ -59,10 +59,6 @@ def resets(frames: list[Frame]) -> list[tuple[int, int]]:
     return [(sid, f.u32(payload)) for kind, _, sid, payload in frames if kind == f.RST_STREAM]
 
 
-def window_updates(frames: list[Frame], stream_id: int) -> int:
-    return sum(f.u32(p) for kind, _, sid, p in frames if kind == f.WINDOW_UPDATE and sid == stream_id)
-
-
 class Recorder:
     """An H2Handler that records every call; with ``auto_ack`` it consumes DATA at once, like the proxy."""
 

@@ -4,9 +4,11 @@ Every source has the same shape, :class:`DiscoverySource`: ``run(sink)`` reports
 to an :class:`~lightmesh.controller.directory.EndpointSink` until it is cancelled. A
 source that reads a whole snapshot at a time (the file registry,
 :mod:`lightmesh.controller.sources.file`) calls ``replace_all``; a watch-based source (a
-Kubernetes list-and-watch of Services and EndpointSlices) lists, calls ``set_service`` per
-service and ``mark_synced`` once, then ``set_service`` per watch event. The destination
-service only reads the directory, so it does not know which source fed it.
+Kubernetes list-and-watch of Services and EndpointSlices,
+:mod:`lightmesh.controller.sources.kubernetes`) lists, calls ``set_service`` per service
+and ``mark_synced`` once, then ``set_service`` per watch event. The destination service
+only reads the directory, so it does not know which source fed it. A source whose
+configuration cannot be used raises :class:`SourceError` before the controller listens.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from lightmesh.controller.directory import EndpointSink
+
+
+class SourceError(Exception):
+    """A discovery source that cannot start (its configuration is unusable); says why."""
 
 
 class DiscoverySource(Protocol):
