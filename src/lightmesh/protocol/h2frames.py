@@ -91,6 +91,8 @@ def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
                 return f"misplaced, unknown or repeated pseudo-header {name!r}"
             if name == b":path" and not value:
                 return "empty :path"
+            if name == b":status" and not (len(value) == 3 and value.isdigit()):
+                return f"invalid :status {value!r}"
             pseudo.add(name)
         else:
             regular = True
