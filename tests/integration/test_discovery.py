@@ -236,3 +236,28 @@ def test_the_orig_proto_header_from_an_application_is_dropped(
     echoed = json.loads(conn.getresponse().read())
     conn.close()
     assert "lightmesh-orig-proto" not in {name for name, _ in echoed["headers"]}
+
+
+def test_outbound_metrics_carry_the_endpoints_dst_labels(
+    request: pytest.FixtureRequest, registry: Path, servers: tuple[NamedServer, ...]
+) -> None:
+    a, _, _ = servers
+    write_atomically(
+        registry,
+        "services:\n  - name: web\n    namespace: default\n    port: 80\n    endpoints:\n"
+        f"      - address: {a.addr}\n        labels: {{pod: web-1, deployment: web}}\n",
+    )
+    controller = launch(registry)
+    request.addfinalizer(controller.stop)
+    proxy = mesh(request, controller)
+    assert get(proxy, "web:80")[:2] == (200, "a")
+    labels = {
+        "direction": "outbound",
+        "authority": "web:80",
+        "dst_namespace": "default",
+        "dst_service": "web",
+        "dst_pod": "web-1",
+        "dst_deployment": "web",
+    }
+    assert proxy.metric("request_total", **labels) == 1
+    assert proxy.metric("response_total", classification="success", status_code="200", **labels) == 1

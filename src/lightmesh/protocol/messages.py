@@ -75,6 +75,7 @@ class Request:
         "conn",
         "deadline",
         "dst",
+        "dst_labels",
         "expect_continue",
         "headers",
         "keep_alive",
@@ -107,6 +108,7 @@ class Request:
         self.expect_continue = False
         self.conn = conn
         self.dst: str | None = None  # resolved destination label, set by routing
+        self.dst_labels: tuple[tuple[str, str], ...] = ()  # the chosen endpoint's metric labels
         self.deadline: float | None = None  # loop time the caller gives up (grpc-timeout)
 
 

@@ -32,6 +32,7 @@ class Balancer:
         self.pools: list[Pool] = []
         self.h2_pools: list[H2Pool] | None = None  # made on the first HTTP/2 request
         self.meshed = False  # every endpoint is a lightmesh proxy: HTTP/1 goes over HTTP/2
+        self.labels: dict[SocketAddr, tuple[tuple[str, str], ...]] = {}  # dst_* metric labels
         self._rng = random.Random()
 
     @property

@@ -110,14 +110,20 @@ class OutboundRouter:
         if not dest.balancer.pools:
             await self._wait_for_endpoints(dest)
         request.dst = dest.name
-        if request.version == b"2":
-            return await dest.balancer.pick_h2().send(request)
-        if dest.balancer.meshed and orig_proto.can_upgrade(request):
+        balancer = dest.balancer
+        if request.version == b"2" or (balancer.meshed and orig_proto.can_upgrade(request)):
+            h2 = balancer.pick_h2()
+            if balancer.labels:
+                request.dst_labels = balancer.labels.get(h2.addr, ())
+            if request.version == b"2":
+                return await h2.send(request)
             orig_proto.upgrade(request)
-            response = await dest.balancer.pick_h2().send(request)
+            response = await h2.send(request)
             orig_proto.downgrade_response(response)
             return response
-        pool = dest.balancer.pick()
+        pool = balancer.pick()
+        if balancer.labels:
+            request.dst_labels = balancer.labels.get(pool.addr, ())
         if request.method == b"CONNECT":
             return await self.connector.tunnel(pool.addr)
         return await pool.send(request)
@@ -190,6 +196,10 @@ class OutboundRouter:
     def _endpoints_changed(self, dest: Destination, watch: Watch) -> None:
         addrs = watch.addrs
         dest.balancer.meshed = bool(addrs) and all(ep.h2 for ep in watch.endpoints.values())
+        dest.balancer.labels = {
+            ep.addr: tuple(sorted((f"dst_{key}", value) for key, value in ep.labels.items()))
+            for ep in watch.endpoints.values()
+        }
         if addrs != dest.balancer.addrs:
             dest.balancer.update(addrs)
             self._check_loop(dest)

@@ -21,7 +21,9 @@ from lightmesh.core.latency import BOUNDS_MS, Histogram
 from lightmesh.core.stats import TcpStats
 from lightmesh.protocol.prometheus import Family, render
 
-MAX_AUTHORITIES = 1000
+MAX_AUTHORITIES = 1000  # (authority, endpoint labels) series per direction and TLS
+Labels = tuple[tuple[str, str], ...]
+Key = tuple[bytes | None, Labels]
 
 
 class ResponseStats:
@@ -33,12 +35,13 @@ class ResponseStats:
 
 
 class RouteStats:
-    """Counters for one ``(direction, authority, tls)``; responses keyed by outcome."""
+    """Counters for one ``(direction, authority, endpoint labels, tls)``; responses keyed by outcome."""
 
-    __slots__ = ("authority", "requests", "responses")
+    __slots__ = ("authority", "dst_labels", "requests", "responses")
 
-    def __init__(self, authority: str) -> None:
+    def __init__(self, authority: str, dst_labels: tuple[tuple[str, str], ...] = ()) -> None:
         self.authority = authority
+        self.dst_labels = dst_labels
         self.requests = 0
         self.responses: dict[tuple[int, int | None, str], ResponseStats] = {}
 
@@ -54,30 +57,31 @@ class RouteStats:
 
 
 class HttpTable:
-    """All :class:`RouteStats` of one direction, split by TLS, keyed by raw authority bytes."""
+    """All :class:`RouteStats` of one direction, split by TLS, keyed by raw authority bytes
+    and the endpoint's ``dst_*`` labels (empty without a controller)."""
 
     def __init__(self, direction: str) -> None:
         self.direction = direction
-        self.tables: tuple[dict[bytes | None, RouteStats], dict[bytes | None, RouteStats]] = ({}, {})
-        self._labels: dict[str, RouteStats] = {}
+        self.tables: tuple[dict[Key, RouteStats], dict[Key, RouteStats]] = ({}, {})
+        self._labels: dict[tuple[bool, str, Labels], RouteStats] = {}
 
-    def get(self, authority: bytes | None, tls: bool) -> RouteStats:
+    def get(self, authority: bytes | None, tls: bool, dst: Labels = ()) -> RouteStats:
         table = self.tables[tls]
-        stats = table.get(authority)
+        stats = table.get((authority, dst))
         if stats is None:
             label = authority.decode("latin-1") if authority else ""
             if len(table) >= MAX_AUTHORITIES:
-                label = "overflow"
-            stats = self._labels.get(f"{tls}|{label}")
+                label, dst = "overflow", ()
+            stats = self._labels.get((tls, label, dst))
             if stats is None:
-                stats = self._labels[f"{tls}|{label}"] = RouteStats(label)
+                stats = self._labels[tls, label, dst] = RouteStats(label, dst)
             if len(table) < MAX_AUTHORITIES:
-                table[authority] = stats
+                table[authority, dst] = stats
         return stats
 
     def rows(self) -> Iterator[tuple[str, RouteStats]]:
-        for key, stats in self._labels.items():
-            yield ("true" if key.startswith("True|") else ""), stats
+        for (tls, _, _), stats in self._labels.items():
+            yield ("true" if tls else ""), stats
 
 
 class MeshCollector:
@@ -98,7 +102,12 @@ class MeshCollector:
         latency = Family("response_latency_ms", "histogram", "Time to the first byte of the response (ms)")
         for table in self.http:
             for tls, stats in table.rows():
-                labels = [("direction", table.direction), ("authority", stats.authority), ("tls", tls)]
+                labels = [
+                    ("direction", table.direction),
+                    ("authority", stats.authority),
+                    *stats.dst_labels,
+                    ("tls", tls),
+                ]
                 requests.add(labels, stats.requests)
                 for (status, grpc, cls), rstats in stats.responses.items():
                     rlabels = [*labels, ("status_code", str(status)), ("classification", cls)]

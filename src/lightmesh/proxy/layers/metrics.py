@@ -1,9 +1,11 @@
 """Count requests and responses per authority, with latency to the response head.
 
-``request_total`` is counted when the request enters; the response is recorded
-when it has been fully sent (``Response.on_end``), so its classification sees the
-end of the stream: a body that breaks midway is a failure even after a 200, and a
-``grpc-status`` trailer decides for gRPC.
+``request_total`` is counted once the request was routed and answered (or failed),
+so outbound series carry the chosen endpoint's ``dst_*`` labels (from the
+controller's endpoint metadata). The response is recorded when it has been fully
+sent (``Response.on_end``), so its classification sees the end of the stream: a
+body that breaks midway is a failure even after a 200, and a ``grpc-status``
+trailer decides for gRPC.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ def _grpc_status(fields: list[tuple[bytes, bytes]]) -> int | None:
 def metrics_layer(table: HttpTable) -> Layer:
     def layer(inner: Service) -> Service:
         async def service(request: Request) -> Response:
-            conn = request.conn
-            stats = table.get(request.authority, conn.tls if conn is not None else False)
-            stats.requests += 1
             start = _clock()
-            response = await inner(request)
+            try:
+                response = await inner(request)
+            finally:  # counted once routed, so the request carries its endpoint's labels
+                conn = request.conn
+                tls = conn.tls if conn is not None else False
+                stats = table.get(request.authority, tls, request.dst_labels)
+                stats.requests += 1
             latency_ms = (_clock() - start) * 1000.0
             response.add_end_callback(_Recorder(stats, latency_ms))
             return response
