@@ -7,11 +7,10 @@ listener cannot be bound.
 
 from __future__ import annotations
 
-import logging
 import sys
-import time
 from pathlib import Path
 
+from lightmesh import logs
 from lightmesh.controller.main import ControllerConfig, run
 from lightmesh.controller.registry import RegistryError
 from lightmesh.controller.sources import SourceError
@@ -19,24 +18,13 @@ from lightmesh.core.addr import parse_socket_addr
 from lightmesh.core.names import check_cluster_domain
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-_QUIET = ("hpack", "h2", "hyperframe", "asyncio", "httpx2", "httpcore2")  # httpx2: lightkube's HTTP
 SOURCES = ("file", "kubernetes")
 
 
 def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter(
-        "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
-    )
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in _QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    if level.lower() != "debug":  # grpclib logs every cancelled stream at info
-        logging.getLogger("grpclib").setLevel(logging.WARNING)
+    # grpclib logs every cancelled stream at info; lightkube's HTTP client every request
+    quiet = ("httpx2", "httpcore2") + (("grpclib",) if level.lower() != "debug" else ())
+    logs.setup(level, quiet=quiet)
 
 
 def _config(

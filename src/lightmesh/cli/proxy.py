@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from lightmesh.proxy import logs
+from lightmesh import logs
 from lightmesh.proxy.config import SETTINGS, ConfigError, load
 
 

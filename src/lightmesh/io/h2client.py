@@ -172,17 +172,7 @@ class H2Client(H2Peer):
 
     def on_data(self, stream_id: int, data: bytes, flow_length: int, end_stream: bool) -> None:
         call = self.calls.get(stream_id)
-        unused = flow_length - len(data)
-        body = call.body if call is not None else None
-        if body is not None:
-            if data:
-                body.feed(data)
-            if end_stream:
-                body.feed_eof(None)
-        else:
-            unused = flow_length
-        if unused:
-            self.codec.ack(stream_id, unused)
+        self.deliver(call.body if call is not None else None, stream_id, data, flow_length, end_stream)
         if end_stream:
             self._ended(stream_id)
 

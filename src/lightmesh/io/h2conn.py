@@ -107,6 +107,20 @@ class H2Peer(asyncio.Protocol):
             if self.codec.pending_output:
                 self.flush()
 
+    def deliver(self, body: H2Body | None, stream_id: int, data: bytes, flow: int, end: bool) -> None:
+        """DATA for ``body``: its window returns as it is read; padding (or all of it, when
+        nobody will read it) returns at once."""
+        unused = flow - len(data)
+        if body is not None:
+            if data:
+                body.feed(data)
+            if end:
+                body.feed_eof(None)
+        else:
+            unused = flow
+        if unused:
+            self.codec.ack(stream_id, unused)
+
     def cancel_stream(self, stream_id: int, code: int = CANCEL) -> None:
         if not self.closed:
             self.codec.reset_stream(stream_id, code)

@@ -146,17 +146,7 @@ class H2Server(H2Peer):
     def on_data(self, stream_id: int, data: bytes, flow_length: int, end_stream: bool) -> None:
         self.guard.data(len(data), end_stream)
         stream = self.streams.get(stream_id)
-        unused = flow_length - len(data)  # padding
-        body = stream.body if stream is not None else None
-        if body is not None:
-            if data:
-                body.feed(data)
-            if end_stream:
-                body.feed_eof(None)
-        else:
-            unused = flow_length
-        if unused:
-            self.codec.ack(stream_id, unused)
+        self.deliver(stream.body if stream is not None else None, stream_id, data, flow_length, end_stream)
 
     def on_trailers(self, stream_id: int, headers: Headers) -> None:
         stream = self.streams.get(stream_id)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lightmesh import logs
 from lightmesh.protocol.messages import BytesBody, Headers, Request, Response
 from lightmesh.protocol.prometheus import CONTENT_TYPE
-from lightmesh.proxy import logs
 from lightmesh.proxy.telemetry import MeshCollector
 
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")

@@ -1,8 +1,9 @@
-"""Logging set-up: plain or JSON lines on stderr, level changeable at runtime.
+"""Logging set-up for every lightmesh process: plain or JSON lines on stderr.
 
-Libraries stay at WARNING whatever the proxy's level: ``hpack`` logs every
-header name and value at debug, which would leak credentials into the logs and
-cost time on every request.
+The level of the ``lightmesh`` loggers can be changed at runtime (the proxy's
+``/proxy-log-level``). Libraries stay at WARNING whatever the level: ``hpack``
+logs every header name and value at debug, which would leak credentials into the
+logs and cost time on every request; callers add their own noisy libraries.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def setup(level: str, fmt: str) -> None:
+def setup(level: str, fmt: str = "plain", quiet: tuple[str, ...] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -52,8 +53,8 @@ def setup(level: str, fmt: str) -> None:
         handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    for quiet in _QUIET:
-        logging.getLogger(quiet).setLevel(logging.WARNING)
+    for name in (*_QUIET, *quiet):
+        logging.getLogger(name).setLevel(logging.WARNING)
     set_level(level)
 
 
