@@ -51,6 +51,7 @@ class H2Codec(Receiver):
         self.decoder = Decoder(settings.get(f.MAX_HEADER_LIST_SIZE, 64 * 1024))
         self.encoder = Encoder()
         self._out: list[bytes] = []
+        self.reset_recently: dict[int, None] = {}
         self._buf = b""
         self._preface = not client_side  # a server first reads the client's preface
         self._settled = False  # the peer's first SETTINGS arrived

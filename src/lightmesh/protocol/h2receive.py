@@ -33,7 +33,8 @@ class Receiver(H2State):
             self._give_back(flow)  # nobody will read it: the connection window comes back at once
             if sid > self._highest(sid):
                 raise H2Error(f.PROTOCOL_ERROR, f"DATA on idle stream {sid}")
-            self._reset(sid, f.STREAM_CLOSED)
+            if not self._closed_quietly(sid):
+                self._reset(sid, f.STREAM_CLOSED)
             return
         end = bool(flags & f.END_STREAM)
         stream.received += len(data)
@@ -135,11 +136,13 @@ class Receiver(H2State):
     def _open_inbound(self, sid: int, block: bytes, headers: Headers, known: bool, end: bool) -> None:
         if self.client_side or sid % 2 == 0:
             if sid <= self.next_stream_id - 2 and sid % 2 == 1:
-                self._reset(sid, f.STREAM_CLOSED)  # a stream we already forgot
+                if not self._closed_quietly(sid):
+                    self._reset(sid, f.STREAM_CLOSED)  # a stream we already forgot
                 return
             raise H2Error(f.PROTOCOL_ERROR, f"HEADERS on stream {sid} that was never opened")
         if sid <= self.highest_inbound:
-            self._reset(sid, f.STREAM_CLOSED)
+            if not self._closed_quietly(sid):  # e.g. trailers racing our RST_STREAM
+                self._reset(sid, f.STREAM_CLOSED)
             return
         self.highest_inbound = sid
         if len(self.streams) >= self.max_concurrent:

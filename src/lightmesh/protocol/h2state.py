@@ -15,6 +15,7 @@ from typing import Protocol
 from lightmesh.protocol import h2frames as f
 from lightmesh.protocol.h2hpack import Decoder, Encoder, Headers
 
+RECENT_RESETS = 1024
 _SELF_DEPENDENT = 0x100  # beyond the 8 frame flag bits: a HEADERS frame depending on itself
 
 
@@ -86,6 +87,7 @@ class H2State:
     decoder: Decoder
     encoder: Encoder
     _out: list[bytes]
+    reset_recently: dict[int, None]  # streams we reset lately, oldest first
 
     def _local_close(self, sid: int, stream: Stream) -> None:
         stream.local_closed = True
@@ -105,6 +107,14 @@ class H2State:
 
     def _reset(self, sid: int, code: int) -> None:
         self._out.append(f.rst_stream_frame(sid, code))
+        recent = self.reset_recently
+        recent[sid] = None
+        if len(recent) > RECENT_RESETS:
+            del recent[next(iter(recent))]
+
+    def _closed_quietly(self, sid: int) -> bool:
+        """Frames the peer sent before it saw our RST_STREAM are ignored (RFC 9113 §5.1)."""
+        return sid in self.reset_recently
 
     def _stream_error(self, sid: int, code: int) -> None:
         self._reset(sid, code)

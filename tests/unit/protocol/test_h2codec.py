@@ -1042,7 +1042,7 @@ def test_exceeding_max_concurrent_streams_is_refused() -> None:
     raw = Raw(local={f.MAX_CONCURRENT_STREAMS: 2})
     raw.feed(raw.headers(1, POST), raw.headers(3, POST), raw.headers(5, POST), data(5, b"in flight"))
     frames = raw.out()
-    assert resets(frames) == [(5, f.REFUSED_STREAM), (5, f.STREAM_CLOSED)]
+    assert resets(frames) == [(5, f.REFUSED_STREAM)]  # its DATA raced the refusal: ignored (§5.1)
     assert [call[1] for call in raw.handler.of("headers")] == [1, 3]
     assert not raw.handler.of("data")
     # the refused stream's DATA went back to the connection window (its 9 bytes count, nothing is lost)
@@ -1129,6 +1129,15 @@ def test_data_beyond_the_stream_window_resets_the_stream_and_keeps_the_connectio
     assert raw.handler.of("reset") == [("reset", 1, f.FLOW_CONTROL_ERROR)]
     raw.codec.ack(1, 100)  # the handler consumed the 100 bytes it was given
     # and the discarded byte went back too: nothing is lost from the connection window
+    assert raw.codec.in_window + raw.codec.in_unacked == f.DEFAULT_WINDOW
+
+
+def test_frames_racing_our_reset_are_ignored_not_answered_again() -> None:
+    raw = Raw(auto_ack=True)
+    raw.feed(raw.headers(1, POST), data(1, b"abc", end_stream=True), data(1, b"more"))
+    assert resets(raw.out()) == [(1, f.STREAM_CLOSED)]
+    raw.feed(data(1, b"still more"), data(1, b"and more"), raw.headers(1, [(b"x-t", b"1")], end_stream=True))
+    assert resets(raw.out()) == []  # no RST_STREAM storm: the peer has not seen ours yet
     assert raw.codec.in_window + raw.codec.in_unacked == f.DEFAULT_WINDOW
 
 
