@@ -43,6 +43,10 @@ class Refused(UpstreamError):
     """The upstream did not process the stream (GOAWAY or REFUSED_STREAM): safe to retry."""
 
 
+class NotHttp2(UpstreamError):
+    """The endpoint answered the HTTP/2 preface with something else (HTTP/1): it speaks HTTP/1 only."""
+
+
 class _Call:
     __slots__ = ("body", "future", "pump")
 
@@ -78,6 +82,13 @@ class H2Client(H2Peer):
 
     def data_received(self, data: bytes) -> None:
         self.read += len(data)
+        if not self.codec.settled and len(data) >= 4 and data[3] != 0x4:  # the first frame must be SETTINGS
+            self.pool.http1_only = True
+            self._failed = True
+            why = f"{self.pool.addr} does not speak HTTP/2 with prior knowledge: it speaks HTTP/1 only"
+            self._fail_all(NotHttp2(why))
+            self.abort()
+            return
         try:
             self.codec.feed(data)
         except H2Error as exc:
@@ -287,6 +298,7 @@ class H2Pool:
         self.conns: list[H2Client] = []
         self.load = PeakEwma(self.loop.time())  # the balancer's cost for this endpoint
         self.authority = str(addr).encode()
+        self.http1_only = False  # learnt when the endpoint answers the preface in HTTP/1
         self._connecting: asyncio.Task[H2Client] | None = None
 
     async def send(self, request: Request) -> Response:

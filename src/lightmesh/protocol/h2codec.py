@@ -86,6 +86,11 @@ class H2Codec(Receiver):
         return data
 
     @property
+    def settled(self) -> bool:
+        """The peer's first SETTINGS arrived: it does speak HTTP/2."""
+        return self._settled
+
+    @property
     def pending_output(self) -> bool:
         return bool(self._out)
 

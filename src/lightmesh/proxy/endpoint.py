@@ -13,10 +13,11 @@ from lightmesh.core.addr import SocketAddr
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import open_connection
 from lightmesh.io.h1client import Pool
-from lightmesh.io.h2client import H2Pool
+from lightmesh.io.h2client import H2Pool, NotHttp2
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
-from lightmesh.protocol.messages import NO_BODY, Response
+from lightmesh.protocol.messages import NO_BODY, Request, Response
+from lightmesh.proxy import orig_proto
 
 
 class Connector:
@@ -46,6 +47,23 @@ class Connector:
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
             )
         return pool
+
+    async def send_http2(self, pool: H2Pool, request: Request) -> Response:
+        """Send an HTTP/2 request, as HTTP/1 to an endpoint found to speak HTTP/1 only.
+
+        The first request that finds out fails with a clear 502 unless it had no body
+        (then it is retried as HTTP/1 at once); later ones go as HTTP/1 directly.
+        """
+        if not pool.http1_only:
+            try:
+                return await pool.send(request)
+            except NotHttp2:
+                if request.body is not NO_BODY:
+                    raise
+        orig_proto.to_http1(request)
+        response = await self.pool(pool.addr, request.authority).send(request)
+        orig_proto.upgrade_response(response)
+        return response
 
     async def tunnel(self, addr: SocketAddr) -> Response:
         """Open a raw connection to ``addr`` and answer a CONNECT with it."""

@@ -39,7 +39,7 @@ class InboundForwarder:
         if request.version == b"2":
             if orig_proto.downgrade_request(request):
                 return self._restored(target, request)
-            return self.connector.h2_pool(target).send(request)
+            return self.connector.send_http2(self.connector.h2_pool(target), request)
         if request.method == b"CONNECT":
             return self.connector.tunnel(target)
         return self.connector.pool(target, request.authority).send(request)

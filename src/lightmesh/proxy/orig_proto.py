@@ -52,8 +52,13 @@ def downgrade_request(request: Request) -> bool:
             break
     if version is None:
         return False
+    to_http1(request, b"1.0" if version == b"HTTP/1.0" else b"1.1")
+    return True
+
+
+def to_http1(request: Request, version: bytes = b"1.1") -> None:
+    """An HTTP/2 request for an HTTP/1 upstream: framing comes from the body, not headers."""
     request.headers = [
         (name, value) for name, value in request.headers if name not in (HEADER, b"content-length", b"te")
     ]
-    request.version = b"1.0" if version == b"HTTP/1.0" else b"1.1"
-    return True
+    request.version = version

@@ -116,7 +116,7 @@ class OutboundRouter:
             if balancer.labels:
                 request.dst_labels = balancer.labels.get(h2.addr, ())
             if request.version == b"2":
-                return await h2.send(request)
+                return await self.connector.send_http2(h2, request)
             orig_proto.upgrade(request)
             response = await h2.send(request)
             orig_proto.downgrade_response(response)
