@@ -29,16 +29,18 @@ _RELOADED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z INFO .*regi
 
 # (label, function, file fragment), parents before children; a sample counts once per label
 PROFILE_PARTS = (
-    ("file source poll: read + sha256 + parse + replace_all", "poll", "sources/file.py"),
-    ("  YAML compose + construct (yamldoc)", "parse", "yamldoc.py"),
-    ("  pydantic validation (model_validate)", "model_validate", "pydantic"),
-    ("    endpoint address checks (_address)", "_address", "registry.py"),
-    ("  build Services (_to_service)", "_to_service", "registry.py"),
-    ("  Directory.replace_all (diff + notify)", "replace_all", "directory.py"),
+    ("file source reload (worker thread): read + sha256 + parse", "_read", "sources/file.py"),
+    ("  split into per-service blocks", "split_services", "registryblocks.py"),
+    ("  fast path: documented layout read line by line", "read_block", "registrylines.py"),
+    ("  fast path: YAML load (libyaml, plain data)", "load", "registryfast.py"),
+    ("  fast path: checks + Services (to_service)", "to_service", "registryfast.py"),
+    ("  slow path: YAML node tree (yamldoc)", "parse", "yamldoc.py"),
+    ("  slow path: pydantic validation", "model_validate", "pydantic"),
+    ("file source apply: Directory.replace_all (compare + notify)", "replace_all", "directory.py"),
     ("pipe source: set_service", "apply", "dscale_pipectl.py"),
     ("streams: Destination._follow", "_follow", "destination.py"),
-    ("  EndpointView.update (diff)", "update", "endpoints.py"),
-    ("  update_message (protobuf)", "update_message", "translate.py"),
+    ("  Directory.catch_up (diff, shared per version)", "catch_up", "directory.py"),
+    ("  EncodedUpdate (protobuf, once per delta)", "_messages", "destination.py"),
     ("  grpclib send_message", "send_message", "grpclib"),
     ("/metrics scrape", "render", "metrics.py"),
 )

@@ -2,8 +2,11 @@
 
 ``Get`` normalises the requested name (:func:`lightmesh.core.names.normalize`, short
 names in the client's ``namespace``), watches the service in the :class:`Directory` and
-streams what the client's :class:`EndpointView` says it is missing: the current state at
-once, then changes as the discovery source reports them. A name that is not a cluster
+streams what :meth:`Directory.catch_up` says the client is missing: the current state at
+once, then changes as the discovery source reports them (a stream that fell behind gets
+the latest state, not every change). The streams of a service share each change: one
+diff in the directory, one :class:`EncodedUpdate` per message of it here (kept while
+the directory keeps the delta). A name that is not a cluster
 service (an IP, another domain) gets ``no_endpoints{exists: false}`` at once, so the
 client falls back to DNS. A malformed name or an unknown scheme ends the call with
 INVALID_ARGUMENT.
@@ -20,21 +23,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from typing import Any
 
 from grpclib import GRPCError, Status
+from grpclib.const import Handler
 from grpclib.server import Stream
 
 from lightmesh.api.gen import destination_pb2 as pb
 from lightmesh.api.gen.destination_grpc import DestinationBase
-from lightmesh.controller.directory import Directory
-from lightmesh.controller.endpoints import EndpointView, NoEndpoints
+from lightmesh.controller.directory import Cursor, Delta, Directory
+from lightmesh.controller.endpoints import NoEndpoints
 from lightmesh.controller.metrics import ControllerStats
-from lightmesh.controller.translate import profile_message, update_kind, update_message
+from lightmesh.controller.translate import EncodedUpdate, profile_message
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, normalize
 
 log = logging.getLogger(__name__)
 
 SCHEMES = ("", "k8s")
+GET = "/lightmesh.destination.Destination/Get"
+NOT_A_SERVICE = EncodedUpdate(NoEndpoints(exists=False), None)
+
+# Get's messages are EncodedUpdates (pre-serialized Updates): see __mapping__
+UpdateStream = Stream[pb.GetDestination, Any]
 
 
 class DestinationService(DestinationBase):
@@ -44,14 +55,22 @@ class DestinationService(DestinationBase):
         self.directory = directory
         self.stats = stats
         self.cluster_domain = cluster_domain
+        self._encoded: weakref.WeakKeyDictionary[Delta, tuple[EncodedUpdate, ...]]
+        self._encoded = weakref.WeakKeyDictionary()
 
-    async def Get(self, stream: Stream[pb.GetDestination, pb.Update]) -> None:
+    def __mapping__(self) -> dict[str, Handler]:
+        """The generated handlers, ``Get`` sending :class:`EncodedUpdate` messages."""
+        mapping = super().__mapping__()
+        mapping[GET] = mapping[GET]._replace(reply_type=EncodedUpdate)
+        return mapping
+
+    async def Get(self, stream: UpdateStream) -> None:
         request, name = await self._receive(stream)
         log.debug("Get %r (namespace %r): %s", request.path, request.namespace, name or "not a service")
         with self.stats.subscribed("get"):
             if name is None:
-                await stream.send_message(update_message(NoEndpoints(exists=False), None))
-                self.stats.updates["get", "no_endpoints"] += 1
+                await stream.send_message(NOT_A_SERVICE)
+                self.stats.updates["get", NOT_A_SERVICE.kind] += 1
                 await _until_cancelled()
             else:
                 await self._follow(stream, name)
@@ -64,24 +83,31 @@ class DestinationService(DestinationBase):
             self.stats.updates["get_profile", "profile"] += 1
             await _until_cancelled()
 
-    async def _follow(self, stream: Stream[pb.GetDestination, pb.Update], name: ServiceName) -> None:
+    async def _follow(self, stream: UpdateStream, name: ServiceName) -> None:
         key = str(name)
         changed = asyncio.Event()
         unwatch = self.directory.watch(key, changed.set)
-        view = EndpointView()
+        cursor = Cursor()
         try:
             while True:
                 changed.clear()  # before reading: a change while sending wakes the next round
-                if self.directory.synced:
-                    for update in view.update(self.directory.get(key)):
-                        await stream.send_message(update_message(update, name))
-                        self.stats.updates["get", update_kind(update)] += 1
+                if (delta := self.directory.catch_up(key, cursor)) is not None:
+                    for message in self._messages(delta, name):
+                        await stream.send_message(message)
+                        self.stats.updates["get", message.kind] += 1
                 await changed.wait()
         finally:
             unwatch()
 
+    def _messages(self, delta: Delta, name: ServiceName) -> tuple[EncodedUpdate, ...]:
+        """The delta's updates encoded; the first stream to send a delta encodes it for all."""
+        messages = self._encoded.get(delta)
+        if messages is None:
+            messages = self._encoded[delta] = tuple(EncodedUpdate(u, name) for u in delta.updates)
+        return messages
+
     async def _receive(
-        self, stream: Stream[pb.GetDestination, pb.Update] | Stream[pb.GetDestination, pb.DestinationProfile]
+        self, stream: UpdateStream | Stream[pb.GetDestination, pb.DestinationProfile]
     ) -> tuple[pb.GetDestination, ServiceName | None]:
         request = await stream.recv_message()
         if request is None:

@@ -6,20 +6,27 @@ the controller uses. A source either replaces everything it knows at once
 service at a time (:meth:`~EndpointSink.set_service` after an initial list, then
 :meth:`~EndpointSink.mark_synced`, the shape of a Kubernetes list-and-watch).
 
-Streams :meth:`~Directory.watch` a service key (``str(ServiceName)``) with a callback
-that is called, without arguments, whenever that service changes; the stream then reads
-:meth:`~Directory.get` and diffs it against what its client holds. Callbacks only signal
-(they set an event), so a slow stream sees the latest state instead of a queue of diffs.
-Until the first sync, :attr:`~Directory.synced` is false and streams wait rather than
-answer "no endpoints" for a service the source has not listed yet.
+Streams :meth:`~Directory.watch` a service key (``str(ServiceName)``) with a callback that
+is called, without arguments, whenever that service changes; the stream then asks
+:meth:`~Directory.catch_up` for what its client misses. Each watched service has a
+version, bumped by every change; a stream's :class:`Cursor` is the version it was last
+brought to and that state. The :class:`Delta` from one version to the current one is
+computed once (:func:`~lightmesh.controller.endpoints.diff`) and the same object is handed
+to every stream at that version, so the streams of a service share one diff (and the
+destination service one encoding) per change. Callbacks only signal (they set an event),
+so a slow stream catches up from its version straight to the latest state instead of
+going through a queue of diffs. Until the first sync, :attr:`~Directory.synced` is false
+and ``catch_up`` answers nothing rather than "no endpoints" for a service the source has
+not listed yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from lightmesh.controller.endpoints import Service
+from lightmesh.controller.endpoints import Service, Update, diff
 
 
 class EndpointSink(Protocol):
@@ -35,12 +42,37 @@ class EndpointSink(Protocol):
         """The source has reported every service it knows: streams may answer."""
 
 
+@dataclass(eq=False, slots=True, weakref_slot=True)
+class Delta:
+    """The updates that take a client from one version of a service to the current one."""
+
+    updates: tuple[Update, ...]
+
+
+@dataclass(slots=True)
+class Cursor:
+    """Where one stream is: the version of its service it was last brought to, and that state."""
+
+    version: int = -1  # -1: nothing sent yet
+    held: Service | None = None
+
+
+@dataclass(slots=True)
+class _Feed:
+    """A watched service: its watchers, its version, the deltas to it by starting version."""
+
+    version: int
+    watchers: set[Callable[[], None]] = field(default_factory=set)
+    deltas: dict[int, Delta] = field(default_factory=dict)
+
+
 class Directory:
-    """Current services by key, and the callbacks watching each key."""
+    """Current services by key, and the streams watching each key."""
 
     def __init__(self) -> None:
         self._services: dict[str, Service] = {}
-        self._watchers: dict[str, set[Callable[[], None]]] = {}
+        self._feeds: dict[str, _Feed] = {}
+        self._version = 0  # the last version given to any feed
         self.synced = False
 
     def get(self, key: str) -> Service | None:
@@ -56,22 +88,39 @@ class Directory:
 
     def watch(self, key: str, notify: Callable[[], None]) -> Callable[[], None]:
         """Call ``notify()`` whenever ``key`` changes (and at the first sync); returns the unwatch."""
-        watchers = self._watchers.setdefault(key, set())
-        watchers.add(notify)
+        feed = self._feeds.get(key)
+        if feed is None:
+            feed = self._feeds[key] = _Feed(self._version)
+        feed.watchers.add(notify)
 
         def unwatch() -> None:
-            watchers.discard(notify)
-            if not watchers and self._watchers.get(key) is watchers:
-                del self._watchers[key]
+            feed.watchers.discard(notify)
+            if not feed.watchers and self._feeds.get(key) is feed:
+                del self._feeds[key]
 
         return unwatch
 
+    def catch_up(self, key: str, cursor: Cursor) -> Delta | None:
+        """What a stream watching ``key`` misses since ``cursor``, which moves to now.
+
+        ``None`` when it misses nothing or the directory has not synced yet. The delta is
+        shared: every stream at the same version gets the same object.
+        """
+        feed = self._feeds[key]
+        if not self.synced or cursor.version == feed.version:
+            return None
+        current = self._services.get(key)
+        delta = feed.deltas.get(cursor.version)
+        if delta is None:
+            delta = feed.deltas[cursor.version] = Delta(diff(cursor.held, current, cursor.version < 0))
+        cursor.version, cursor.held = feed.version, current
+        return delta
+
     def replace_all(self, services: Mapping[str, Service]) -> None:
         old, self._services = self._services, dict(services)
-        if not self.synced:
-            self.mark_synced()  # notifies every watcher
-            return
-        self._notify([k for k in old.keys() | self._services.keys() if old.get(k) != self._services.get(k)])
+        new = self._services
+        self._changed((k for k in old.keys() | new.keys() if not _same(old.get(k), new.get(k))), self.synced)
+        self.mark_synced()  # notifies every watcher the first time
 
     def set_service(self, key: str, service: Service | None) -> None:
         before = self._services.get(key)
@@ -79,15 +128,29 @@ class Directory:
             self._services.pop(key, None)
         else:
             self._services[key] = service
-        if before != service:
-            self._notify((key,))
+        if not _same(before, service):
+            self._changed((key,))
 
     def mark_synced(self) -> None:
         if not self.synced:
             self.synced = True
-            self._notify(tuple(self._watchers))
+            for feed in tuple(self._feeds.values()):
+                _notify(feed)
 
-    def _notify(self, keys: Iterable[str]) -> None:
+    def _changed(self, keys: Iterable[str], notify: bool = True) -> None:
         for key in keys:
-            for notify in tuple(self._watchers.get(key, ())):
-                notify()
+            if (feed := self._feeds.get(key)) is not None:
+                self._version += 1
+                feed.version = self._version
+                feed.deltas.clear()
+                if notify:
+                    _notify(feed)
+
+
+def _same(a: Service | None, b: Service | None) -> bool:
+    return a is b or a == b
+
+
+def _notify(feed: _Feed) -> None:
+    for notify in tuple(feed.watchers):
+        notify()

@@ -1,9 +1,12 @@
 """Endpoints of services, and what to send a client as they change (sans-I/O).
 
-:class:`Service` is one service's current endpoints as a discovery source reports them.
-:class:`EndpointView` is what one client (a ``Destination.Get`` stream) has been told; each
-call to :meth:`EndpointView.update` with the service's current state returns the updates
-that bring the client up to date:
+:class:`Service` is one service's current endpoints as a discovery source reports them;
+a value is never changed once reported (sources build a new one), so holding a reference
+keeps a snapshot. :func:`diff` gives the updates that bring a client (a ``Destination.Get``
+stream) from the state it holds to the service's current state; the directory computes it
+once per change and shares it among the streams of the service.
+:class:`EndpointView` is the same for one client on its own, each call to
+:meth:`EndpointView.update` with the service's current state:
 
 * the first call answers at once: ``Add`` with every endpoint, or ``NoEndpoints(exists)``
   when there are none (``exists`` is false when the service is unknown);
@@ -64,31 +67,41 @@ class NoEndpoints:
 Update = Add | Remove | NoEndpoints
 
 
+def diff(held: Service | None, current: Service | None, first: bool = False) -> tuple[Update, ...]:
+    """Updates from a client holding ``held`` to ``current`` (``None``: no such service).
+
+    ``first``: the client holds nothing yet (``held`` is then ignored) and must be answered.
+    """
+    endpoints = current.endpoints if current is not None else {}
+    before = held.endpoints if held is not None and not first else {}
+    if not endpoints:
+        exists = current is not None
+        if first or before or (held is not None) != exists:
+            return (NoEndpoints(exists),)
+        return ()
+    if before is endpoints:
+        return ()
+    added = sorted(a for a, e in endpoints.items() if before.get(a) != e)
+    removed = sorted(a for a in before if a not in endpoints)
+    updates: list[Update] = []
+    if added:
+        updates.append(Add(tuple(endpoints[a] for a in added)))
+    if removed:
+        updates.append(Remove(tuple(removed)))
+    return tuple(updates)
+
+
 class EndpointView:
     """The endpoint set one client holds; turns new service states into updates for it."""
 
-    __slots__ = ("_endpoints", "_exists", "_started")
+    __slots__ = ("_held", "_started")
 
     def __init__(self) -> None:
-        self._endpoints: dict[SocketAddr, Endpoint] = {}
-        self._exists: bool | None = None
+        self._held: Service | None = None
         self._started = False
 
     def update(self, service: Service | None) -> list[Update]:
         """Updates that take the client from what it holds to ``service`` (``None``: unknown)."""
-        current = dict(service.endpoints) if service is not None else {}
-        exists = service is not None
-        first, self._started = not self._started, True
-        if not current:
-            changed = first or bool(self._endpoints) or self._exists != exists
-            self._endpoints, self._exists = {}, exists
-            return [NoEndpoints(exists)] if changed else []
-        added = tuple(e for a, e in sorted(current.items()) if self._endpoints.get(a) != e)
-        removed = tuple(sorted(a for a in self._endpoints if a not in current))
-        self._endpoints, self._exists = current, True
-        updates: list[Update] = []
-        if added:
-            updates.append(Add(added))
-        if removed:
-            updates.append(Remove(removed))
-        return updates
+        updates = diff(self._held, service, first=not self._started)
+        self._held, self._started = service, True
+        return list(updates)

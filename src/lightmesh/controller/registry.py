@@ -13,27 +13,28 @@ services:
         weight: 10000                   # optional, 1 to 4294967295 (default 10000)
 ```
 
-:func:`parse_registry` validates the text with the pydantic models below (unknown keys
-are errors, so typos do not pass silently) and returns the services keyed by
-``str(ServiceName)``. Any problem raises :class:`RegistryError` listing every problem as
+:func:`parse_registry` returns the services keyed by ``str(ServiceName)``. It tries the
+fast path first (:mod:`lightmesh.controller.registryfast`: plain data checked by hand,
+exact on valid input); when that has a doubt, :func:`parse_registry_slow` validates the
+text with the pydantic models below (unknown keys are errors, so typos do not pass
+silently) and raises :class:`RegistryError` listing every problem as
 ``file:line: where: what``; line numbers come from the YAML node tree.
+:class:`~lightmesh.controller.registryblocks.RegistryParser` adds a cache per service for
+successive versions of one file.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lightmesh.controller.endpoints import DEFAULT_WEIGHT, Endpoint, Service
+from lightmesh.controller.registryfast import check_label_name, fast_services, normalize_address
 from lightmesh.controller.yamldoc import Loc, Problem, YamlDocument
-from lightmesh.core.addr import SocketAddr, check_hostname, is_ip, split_host_port
+from lightmesh.core.addr import SocketAddr, check_hostname, split_host_port
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, check_label, check_port
-
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 
 
 class RegistryError(ValueError):
@@ -58,18 +59,13 @@ class EndpointSpec(_Model):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        host, port = split_host_port(value.strip())
-        if not is_ip(host):
-            raise ValueError(f"{value!r} is not an IP address and port (10.0.0.5:8080, [fd00::5]:8080)")
-        check_port(port)
-        return str(SocketAddr(str(ipaddress.ip_address(host)), port))
+        return normalize_address(value)
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not _LABEL_NAME.match(name) or name.startswith("__"):
-                raise ValueError(f"invalid label name {name!r}: use letters, digits and '_', not '__' first")
+            check_label_name(name)
         return value
 
     @field_validator("identity")
@@ -144,6 +140,14 @@ def parse_registry(
     text: str, source: str = "<registry>", cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
 ) -> dict[str, Service]:
     """Parse and validate a registry; raises :class:`RegistryError` listing every problem."""
+    services = fast_services(text, cluster_domain)
+    return parse_registry_slow(text, source, cluster_domain) if services is None else services
+
+
+def parse_registry_slow(
+    text: str, source: str = "<registry>", cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> dict[str, Service]:
+    """:func:`parse_registry` without the fast path: every problem with its line."""
     doc = YamlDocument.parse(text, source)
     if doc.errors:
         raise RegistryError(source, doc.errors)

@@ -3,7 +3,8 @@
 Pure functions, no I/O: endpoint updates (:mod:`lightmesh.controller.endpoints`) become
 ``Update`` messages, a service name becomes its ``DestinationProfile``. Addresses are sent
 as linkerd sends them: IPv4 as a big-endian ``fixed32``, IPv6 as two big-endian
-``fixed64`` halves.
+``fixed64`` halves. :class:`EncodedUpdate` is an ``Update`` serialized once, for every
+stream that sends it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,24 @@ def update_message(update: Update, name: ServiceName | None) -> pb.Update:
 def update_kind(update: Update) -> str:
     """The update's name in the API and in metrics: add, remove or no_endpoints."""
     return {Add: "add", Remove: "remove", NoEndpoints: "no_endpoints"}[type(update)]
+
+
+class EncodedUpdate:
+    """An ``Update`` serialized once, sent as these bytes on every stream that needs it.
+
+    grpclib's ``ProtoCodec`` checks that a message is an instance of the method's reply
+    type, then sends ``message.SerializeToString()``: the destination service declares this
+    class as ``Get``'s reply type, so a change is encoded once, not once per stream.
+    """
+
+    __slots__ = ("data", "kind")
+
+    def __init__(self, update: Update, name: ServiceName | None) -> None:
+        self.data: bytes = update_message(update, name).SerializeToString()
+        self.kind = update_kind(update)  # for metrics: add, remove or no_endpoints
+
+    def SerializeToString(self) -> bytes:
+        return self.data
 
 
 def profile_message(name: ServiceName | None) -> pb.DestinationProfile:

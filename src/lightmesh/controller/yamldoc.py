@@ -7,6 +7,9 @@ is on. Syntax errors and duplicated mapping keys (which YAML loaders otherwise r
 silently, last one wins) are collected as ``file:line[:column]: ...`` messages instead of
 being raised: :attr:`YamlDocument.errors` when there is no data to go on,
 :attr:`YamlDocument.duplicate_keys` when the data was built (so further checks can run).
+:class:`SafeLoader` is libyaml's safe loader reporting a value that does not fit its explicit
+tag (``!!int x``, ``!!bool maybe``) as a YAML error at its line, where PyYAML raises a bare
+``ValueError`` or ``KeyError``; a document nested too deeply is an error too.
 """
 
 from __future__ import annotations
@@ -20,7 +23,18 @@ import yaml  # type: ignore[import-untyped]
 Loc = tuple[int | str, ...]
 Problem = tuple[Loc, str]
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG_MISFITS = (ValueError, LookupError, TypeError, AttributeError, ArithmeticError)  # PyYAML raises these
+
+
+class SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (libyaml when present); a value that does not fit its tag is a YAML error."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except _TAG_MISFITS:
+            why = f"{node.value!r} is not a valid {node.tag.rpartition(':')[2]}"
+            raise yaml.constructor.ConstructorError(None, None, why, node.start_mark) from None
 
 
 @dataclass
@@ -34,7 +48,7 @@ class YamlDocument:
     @classmethod
     def parse(cls, text: str, source: str) -> YamlDocument:
         doc = cls(source)
-        loader = _Loader(text)
+        loader = SafeLoader(text)
         try:
             doc.root = loader.get_single_node()
             if doc.root is not None:
@@ -46,6 +60,8 @@ class YamlDocument:
             doc.errors.append(f"{where}: invalid YAML: {exc.problem or exc.context}")
         except yaml.YAMLError as exc:
             doc.errors.append(f"{source}: invalid YAML: {exc}")
+        except RecursionError:
+            doc.errors.append(f"{source}: invalid YAML: nested too deeply")
         finally:
             loader.dispose()
         return doc

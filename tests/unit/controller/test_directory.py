@@ -69,4 +69,4 @@ def test_unwatch_stops_notifications_and_forgets_the_key() -> None:
     unwatch_2()  # twice is harmless
     directory.set_service(str(WEB), svc(WEB, A))
     assert calls == [2]
-    assert directory._watchers == {}
+    assert directory._feeds == {}
