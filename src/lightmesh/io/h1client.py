@@ -18,10 +18,10 @@ from typing import cast
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, UpstreamError
-from lightmesh.core.ewma import PeakEwma
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.body import StreamBody
 from lightmesh.io.connect import open_connection
+from lightmesh.io.pool import EndpointPool
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
 from lightmesh.protocol import http1
@@ -135,7 +135,7 @@ class H1Client(asyncio.Protocol):
         self.parser.expect(request.method)
         body = request.body
         framing = http1.request_framing(body)
-        head = http1.encode_request_head(request, framing, self.pool.host_header)
+        head = http1.encode_request_head(request, framing, self.pool.authority)
         if framing is Framing.NONE:
             self._write(head)
             self._request_sent = True
@@ -271,7 +271,7 @@ class H1Client(asyncio.Protocol):
             self.transport.abort()
 
 
-class Pool:
+class Pool(EndpointPool):
     """Keep-alive HTTP/1.1 connections to one endpoint address (for one authority)."""
 
     def __init__(
@@ -283,16 +283,9 @@ class Pool:
         idle_timeout: float = 3.0,
         max_idle: int = 256,
     ) -> None:
-        self.addr = addr
-        self.stats = stats
-        self.sweeper = sweeper
-        self.loop = asyncio.get_running_loop()
-        self.connect_timeout = connect_timeout
-        self.idle_timeout = idle_timeout
+        super().__init__(addr, stats, sweeper, connect_timeout, idle_timeout)
         self.max_idle = max_idle
         self.idle: list[H1Client] = []
-        self.load = PeakEwma(self.loop.time())  # the balancer's cost for this endpoint
-        self.host_header = str(addr).encode()
 
     async def send(self, request: Request) -> Response:
         load, loop = self.load, self.loop

@@ -24,10 +24,10 @@ from typing import cast
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, StreamReset, UpstreamError
-from lightmesh.core.ewma import PeakEwma
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import open_connection
 from lightmesh.io.h2conn import H2Body, H2Peer, StreamGone
+from lightmesh.io.pool import EndpointPool
 from lightmesh.io.sweep import Sweeper
 from lightmesh.protocol import grpc, h2msg
 from lightmesh.protocol import h2frames as fr
@@ -278,7 +278,7 @@ class H2Client(H2Peer):
             self.transport.abort()
 
 
-class H2Pool:
+class H2Pool(EndpointPool):
     """Multiplexed HTTP/2 connections to one endpoint address."""
 
     def __init__(
@@ -289,15 +289,8 @@ class H2Pool:
         connect_timeout: float = 1.0,
         idle_timeout: float = 3.0,
     ) -> None:
-        self.addr = addr
-        self.stats = stats
-        self.sweeper = sweeper
-        self.loop = asyncio.get_running_loop()
-        self.connect_timeout = connect_timeout
-        self.idle_timeout = idle_timeout
+        super().__init__(addr, stats, sweeper, connect_timeout, idle_timeout)
         self.conns: list[H2Client] = []
-        self.load = PeakEwma(self.loop.time())  # the balancer's cost for this endpoint
-        self.authority = str(addr).encode()
         self.http1_only = False  # learnt when the endpoint answers the preface in HTTP/1
         self._connecting: asyncio.Task[H2Client] | None = None
 

@@ -17,10 +17,11 @@ from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import Unavailable
 from lightmesh.io.h1client import Pool
 from lightmesh.io.h2client import H2Pool
+from lightmesh.io.pool import EndpointPool
 from lightmesh.proxy.endpoint import Connector
 
 
-def _load(pool: Pool | H2Pool) -> float:
+def _load(pool: EndpointPool) -> float:
     return pool.load.cost(pool.loop.time())
 
 
