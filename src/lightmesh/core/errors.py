@@ -97,3 +97,12 @@ class FaultInjected(ProxyError):
     def __init__(self, reason: str, status: int) -> None:
         super().__init__(reason)
         self.status = status
+
+
+#: failures of the endpoint itself: counted by failure accrual, retried on retryable routes
+ENDPOINT_FAILURES: tuple[type[ProxyError], ...] = (
+    UpstreamError,
+    ConnectTimeout,
+    ResponseTimeout,
+    StreamReset,
+)

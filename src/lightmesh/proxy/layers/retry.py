@@ -23,13 +23,12 @@ import asyncio
 import time
 
 from lightmesh.core.budget import RetryBudget
-from lightmesh.core.errors import ConnectTimeout, ProxyError, ResponseTimeout, StreamReset, UpstreamError
+from lightmesh.core.errors import ENDPOINT_FAILURES, ProxyError, ResponseTimeout
 from lightmesh.protocol.messages import Response
 from lightmesh.proxy.layers.route import RouteCall, RouteRecorder
 from lightmesh.proxy.replay import Replay, buffer_request, peek_status
 from lightmesh.proxy.service import Layer, Request, Service
 
-RETRYABLE_ERRORS = (UpstreamError, ConnectTimeout, ResponseTimeout, StreamReset)
 _clock = time.perf_counter
 _SAVED = ("method", "path", "version", "authority", "keep_alive", "upgrade")
 
@@ -101,7 +100,7 @@ async def _retrying(
         error: ProxyError | None = None
         try:
             response = await _attempt(inner, request, call)
-        except RETRYABLE_ERRORS as exc:
+        except ENDPOINT_FAILURES as exc:
             error = exc
             failed = True
             counters.actual.response(exc.status, None, "failure", (_clock() - start) * 1000.0)
