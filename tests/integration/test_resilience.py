@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.controller import ControllerProcess, launch, write_atomically
+from tests.support.controller import launch, write_atomically
 from tests.support.flaky import FlakyServer
 from tests.support.h1_peers import start_isolated
 from tests.support.proxy import ProxyProcess, free_port
@@ -52,7 +53,11 @@ def registry_text(addrs: list[str], profile: str = PROFILE) -> str:
 
 
 def call(
-    proxy: ProxyProcess, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None
+    proxy: ProxyProcess,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
 ) -> tuple[int, bytes, str]:
     host, port = proxy.outbound.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
@@ -75,7 +80,9 @@ def registry(tmp_path: Path) -> Path:
     return tmp_path / "registry.yaml"
 
 
-def mesh(request: pytest.FixtureRequest, registry: Path, addrs: list[str], profile: str = PROFILE) -> ProxyProcess:
+def mesh(
+    request: pytest.FixtureRequest, registry: Path, addrs: list[str], profile: str = PROFILE
+) -> ProxyProcess:
     write_atomically(registry, registry_text(addrs, profile))
     controller = launch(registry)
     request.addfinalizer(controller.stop)
@@ -148,9 +155,11 @@ def test_dead_endpoint_is_ejected_and_traffic_moves_to_the_healthy_one(
     assert ejections >= 1
     assert failures <= 7 + (ejections - 1)  # the threshold, then one failed probe per re-ejection
     assert statuses[-20:] == [200] * 20 or ejections > 1
-    assert proxy.metric("outbound_endpoint_state", endpoint=dead, state="ejected") + proxy.metric(
-        "outbound_endpoint_state", endpoint=dead, state="probing"
-    ) == 1
+    assert (
+        proxy.metric("outbound_endpoint_state", endpoint=dead, state="ejected")
+        + proxy.metric("outbound_endpoint_state", endpoint=dead, state="probing")
+        == 1
+    )
 
 
 def test_every_endpoint_ejected_answers_503_fast(
@@ -188,8 +197,6 @@ def test_bad_profile_is_rejected_and_the_last_good_one_stays(
 
 
 def _wait_for_log(path: Path, text: str) -> None:
-    import time
-
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         if text in path.read_text(errors="replace"):

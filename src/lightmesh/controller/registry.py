@@ -181,7 +181,8 @@ def fast_profiles(text: str, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) -> di
 
 def _body(spec: ProfileSpec) -> ProfileBody:
     """What a profile says without its service names (so file and Kubernetes profiles compare)."""
-    return ProfileBody.model_validate(spec.model_dump(by_alias=True, exclude={"name", "namespace"}))
+    dumped = spec.model_dump(by_alias=True, exclude_unset=True, exclude={"name", "namespace"})
+    return ProfileBody.model_validate(dumped)
 
 
 def parse_registry_slow(
