@@ -64,7 +64,9 @@ class Controller:
         if config.source == "kubernetes":  # imported only when used: lightkube is not small
             from lightmesh.controller.sources.kubernetes import KubernetesSource
 
-            self.source = KubernetesSource(self.stats, config.kubeconfig, config.cluster_domain)
+            self.source = KubernetesSource(
+                self.stats, config.kubeconfig, config.cluster_domain, profiles=self.profiles
+            )
         else:
             self.source = FileRegistrySource(
                 config.registry,
