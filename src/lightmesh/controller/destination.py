@@ -11,8 +11,9 @@ service (an IP, another domain) gets ``no_endpoints{exists: false}`` at once, so
 client falls back to DNS. A malformed name or an unknown scheme ends the call with
 INVALID_ARGUMENT.
 
-``GetProfile`` sends the service's profile at once (no routes yet, the default retry
-budget) and keeps the stream open for later changes.
+``GetProfile`` sends the service's profile at once (from the :class:`ProfileBook` the
+source fills: the registry's ``profiles:`` or ``ServiceProfile`` resources; without one,
+no routes and the default retry budget) and a new one whenever it changes.
 
 Streams end when the client cancels them or the server shuts down: grpclib cancels the
 handler, which then stops watching. Until the directory's first sync a stream waits rather
@@ -35,7 +36,8 @@ from lightmesh.api.gen.destination_grpc import DestinationBase
 from lightmesh.controller.directory import Cursor, Delta, Directory
 from lightmesh.controller.endpoints import NoEndpoints
 from lightmesh.controller.metrics import ControllerStats
-from lightmesh.controller.translate import EncodedUpdate, profile_message
+from lightmesh.controller.profiles import ProfileBook, profile_message
+from lightmesh.controller.translate import EncodedUpdate
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, normalize
 
 log = logging.getLogger(__name__)
@@ -50,9 +52,14 @@ UpdateStream = Stream[pb.GetDestination, Any]
 
 class DestinationService(DestinationBase):
     def __init__(
-        self, directory: Directory, stats: ControllerStats, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+        self,
+        directory: Directory,
+        stats: ControllerStats,
+        cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+        profiles: ProfileBook | None = None,
     ) -> None:
         self.directory = directory
+        self.profiles = profiles if profiles is not None else ProfileBook()
         self.stats = stats
         self.cluster_domain = cluster_domain
         self._encoded: weakref.WeakKeyDictionary[Delta, tuple[EncodedUpdate, ...]]
@@ -79,9 +86,30 @@ class DestinationService(DestinationBase):
         request, name = await self._receive(stream)
         log.debug("GetProfile %r (namespace %r): %s", request.path, request.namespace, name)
         with self.stats.subscribed("get_profile"):
-            await stream.send_message(profile_message(name))
-            self.stats.updates["get_profile", "profile"] += 1
-            await _until_cancelled()
+            if name is None:
+                await stream.send_message(profile_message(None))
+                self.stats.updates["get_profile", "profile"] += 1
+                await _until_cancelled()
+            else:
+                await self._follow_profile(stream, name)
+
+    async def _follow_profile(
+        self, stream: Stream[pb.GetDestination, pb.DestinationProfile], name: ServiceName
+    ) -> None:
+        changed = asyncio.Event()
+        unwatch = self.profiles.watch(name.host, changed.set)
+        try:
+            sent: object = ...
+            while True:
+                changed.clear()
+                spec = self.profiles.get(name.host)
+                if spec is not sent:
+                    await stream.send_message(profile_message(name, spec))
+                    self.stats.updates["get_profile", "profile"] += 1
+                    sent = spec
+                await changed.wait()
+        finally:
+            unwatch()
 
     async def _follow(self, stream: UpdateStream, name: ServiceName) -> None:
         key = str(name)

@@ -27,6 +27,7 @@ from lightmesh.controller.admin import AdminRoutes, start_admin
 from lightmesh.controller.destination import DestinationService
 from lightmesh.controller.directory import Directory
 from lightmesh.controller.metrics import ControllerStats, make_registry, render
+from lightmesh.controller.profiles import ProfileBook
 from lightmesh.controller.registry import RegistryError
 from lightmesh.controller.sources.file import FileRegistrySource
 from lightmesh.core.addr import SocketAddr
@@ -58,14 +59,21 @@ class Controller:
         self.config = config
         self.stats = ControllerStats()
         self.directory = Directory()
+        self.profiles = ProfileBook()  # service profiles, fed by the source
         self.source: FileRegistrySource | KubernetesSource
         if config.source == "kubernetes":  # imported only when used: lightkube is not small
             from lightmesh.controller.sources.kubernetes import KubernetesSource
 
-            self.source = KubernetesSource(self.stats, config.kubeconfig, config.cluster_domain)
+            self.source = KubernetesSource(
+                self.stats, config.kubeconfig, config.cluster_domain, profiles=self.profiles
+            )
         else:
             self.source = FileRegistrySource(
-                config.registry, self.stats, config.registry_poll_interval, config.cluster_domain
+                config.registry,
+                self.stats,
+                config.registry_poll_interval,
+                config.cluster_domain,
+                profiles=self.profiles,
             )
         self.metrics = make_registry(self.stats, self.directory, self.source.name)
         self.listening = False
@@ -98,7 +106,7 @@ class Controller:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        grpc = Server([DestinationService(self.directory, self.stats, cfg.cluster_domain)])
+        grpc = Server([DestinationService(self.directory, self.stats, cfg.cluster_domain, self.profiles)])
         admin: asyncio.Server | None = None
         grpc_started = False
         source_task = asyncio.create_task(self.source.run(self.directory))

@@ -31,7 +31,8 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lightmesh.controller.endpoints import DEFAULT_WEIGHT, Endpoint, Service
-from lightmesh.controller.registryfast import check_label_name, fast_services, normalize_address
+from lightmesh.controller.profiles import ProfileBody, ProfileSpec, check_profiles
+from lightmesh.controller.registryfast import check_label_name, fast_services, load, normalize_address
 from lightmesh.controller.yamldoc import Loc, Problem, YamlDocument
 from lightmesh.core.addr import SocketAddr, check_hostname, split_host_port
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, check_label, check_port
@@ -98,8 +99,12 @@ class ServiceSpec(_Model):
         return check_port(value)
 
 
+_PROFILES = pydantic.TypeAdapter(list[ProfileSpec])
+
+
 class RegistrySpec(_Model):
     services: list[ServiceSpec]
+    profiles: list[ProfileSpec] = []
 
 
 def _where(loc: Loc) -> str:
@@ -123,7 +128,7 @@ def _duplicates(spec: RegistrySpec) -> list[Problem]:
             if seen_addrs.setdefault(ep.address, j) != j:
                 loc: Loc = ("services", i, "endpoints", j, "address")
                 problems.append((loc, f"address {ep.address} is listed twice in the service"))
-    return problems
+    return problems + check_profiles(spec.profiles)
 
 
 def _to_service(svc: ServiceSpec, cluster_domain: str) -> Service:
@@ -144,10 +149,53 @@ def parse_registry(
     return parse_registry_slow(text, source, cluster_domain) if services is None else services
 
 
+def parse_profiles(
+    text: str, source: str = "<registry>", cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> dict[str, ProfileBody]:
+    """The ``profiles:`` section by service host; raises :class:`RegistryError` like the services.
+
+    The fast path (:func:`fast_profiles`) validates the plain data with the same pydantic
+    models; at any doubt the whole text goes through :func:`validate_slow`, which reports
+    every problem with its line.
+    """
+    profiles = fast_profiles(text, cluster_domain)
+    if profiles is None:
+        specs = validate_slow(text, source).profiles
+        profiles = {spec.host(cluster_domain): _body(spec) for spec in specs}
+    return profiles
+
+
+def fast_profiles(text: str, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) -> dict[str, ProfileBody] | None:
+    """The profiles of a registry text, or ``None`` at the first doubt (invalid included)."""
+    if "profiles" not in text:  # no such key, the common case: no second YAML load
+        return {}
+    try:
+        data = load(text)
+        specs = _PROFILES.validate_python(data.get("profiles", []) if type(data) is dict else None)
+    except (ValueError, pydantic.ValidationError):  # Doubt or invalid: the slow path says where
+        return None
+    if check_profiles(specs):
+        return None
+    return {spec.host(cluster_domain): _body(spec) for spec in specs}
+
+
+def _body(spec: ProfileSpec) -> ProfileBody:
+    """What a profile says without its service names (so file and Kubernetes profiles compare)."""
+    dumped = spec.model_dump(by_alias=True, exclude_unset=True, exclude={"name", "namespace"})
+    return ProfileBody.model_validate(dumped)
+
+
 def parse_registry_slow(
     text: str, source: str = "<registry>", cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
 ) -> dict[str, Service]:
     """:func:`parse_registry` without the fast path: every problem with its line."""
+    spec = validate_slow(text, source)
+    services = (_to_service(svc, cluster_domain) for svc in spec.services)
+    return {str(s.name): s for s in services}
+
+
+def validate_slow(text: str, source: str = "<registry>") -> RegistrySpec:
+    """The whole registry validated; :class:`RegistryError` with every problem and its line."""
     doc = YamlDocument.parse(text, source)
     if doc.errors:
         raise RegistryError(source, doc.errors)
@@ -160,8 +208,7 @@ def parse_registry_slow(
         raise RegistryError(source, doc.duplicate_keys + doc.describe(problems, _where)) from None
     if duplicates := doc.duplicate_keys + doc.describe(_duplicates(spec), _where):
         raise RegistryError(source, duplicates)
-    services = (_to_service(svc, cluster_domain) for svc in spec.services)
-    return {str(s.name): s for s in services}
+    return spec
 
 
 def _message(error: Any) -> str:

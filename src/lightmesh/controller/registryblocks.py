@@ -28,7 +28,8 @@ import functools
 import re
 
 from lightmesh.controller.endpoints import Service
-from lightmesh.controller.registry import parse_registry
+from lightmesh.controller.profiles import ProfileBody
+from lightmesh.controller.registry import fast_profiles, parse_profiles, parse_registry
 from lightmesh.controller.registryfast import Doubt, load, service_list, to_service
 from lightmesh.controller.registrylines import read_block
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN
@@ -37,6 +38,8 @@ _HEAD = re.compile(r"(?:[ ]*(?:#[^\n]*)?\n)*services:[ ]*(?:[ ]#[^\n]*)?\n")
 _ODD_CHARACTERS = "\r\x85\u2028\u2029\ufeff"  # other line breaks, a byte order mark
 _CONTENT = re.compile(r"\n[ ]*[^ #\n]")  # the first line that is not blank or a comment
 _ITEM = re.compile(r"\n([ ]*)-(?=[ \n]|\Z)")
+_PROFILES_HEAD = re.compile(r"\nprofiles:[ ]*(?:[ ]#[^\n]*)?\n")
+_TOP_KEY = re.compile(r"\n[^ #\n-]")  # a line at column 0 that is not an item, blank or a comment
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,6 +69,18 @@ def split_services(text: str) -> list[str] | None:
     return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
 
 
+def split_profiles(text: str) -> tuple[str, str | None]:
+    """(the services part, the ``profiles:`` section) when the section ends the text, else (text, None).
+
+    Each part is then read on its own; a cut that is not a real section boundary (inside a
+    multi-line scalar) leaves a part that fails to load, and the whole text is parsed.
+    """
+    head = _PROFILES_HEAD.search(text)
+    if head is None or _TOP_KEY.search(text, head.end() - 1):
+        return text, None
+    return text[: head.start() + 1], text[head.start() + 1 :]
+
+
 def service_block(block: str, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) -> Service:
     """The service one block defines, read on its own; ``ValueError`` at the first doubt.
 
@@ -91,14 +106,30 @@ class RegistryParser:
         self.cluster_domain = cluster_domain
         self._known: dict[str, tuple[str, Service]] = {}  # block -> (service key, service)
         self.reread = 0  # services read by the last parse (the others were reused)
+        self.profiles: dict[str, ProfileBody] = {}  # the last parse's profiles, by service host
+        self._profiles_text: str | None = None  # the profiles section they were read from
 
     def parse(self, text: str, source: str = "<registry>") -> dict[str, Service]:
-        """The registry's services; raises ``RegistryError`` listing every problem."""
-        services = self._by_blocks(text)
-        if services is None:
+        """The registry's services (profiles in :attr:`profiles`); ``RegistryError`` lists every problem."""
+        services_text, profiles_text = split_profiles(text)
+        services = self._by_blocks(services_text)
+        profiles = self._profiles(profiles_text) if services is not None else None
+        if services is None or profiles is None:
             services = parse_registry(text, source, self.cluster_domain)
-            self._known, self.reread = {}, len(services)
+            profiles = parse_profiles(text, source, self.cluster_domain)
+            self._known, self.reread, self._profiles_text = {}, len(services), None
+        self.profiles = profiles
         return services
+
+    def _profiles(self, section: str | None) -> dict[str, ProfileBody] | None:
+        if section is None:
+            return {}
+        if section != self._profiles_text:
+            profiles = fast_profiles(section, self.cluster_domain)
+            if profiles is None:
+                return None
+            self.profiles, self._profiles_text = profiles, section
+        return self.profiles
 
     def _by_blocks(self, text: str) -> dict[str, Service] | None:
         blocks = split_services(text)

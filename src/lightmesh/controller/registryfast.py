@@ -31,6 +31,7 @@ from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, check_labe
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANONICAL_IPV4 = re.compile(rf"((?:{_OCTET}\.){{3}}{_OCTET}):([1-9][0-9]{{0,4}})")  # as normalized
+_TOP_KEYS = frozenset({"services", "profiles"})  # profiles: see registry.parse_profiles
 _SERVICE_KEYS = frozenset({"name", "namespace", "port", "endpoints"})
 _ENDPOINT_KEYS = frozenset({"address", "labels", "identity", "protocol", "weight"})
 _PROTOCOLS: dict[str, ProtocolHint] = {"h2": "h2", "opaque": "opaque"}
@@ -78,7 +79,9 @@ def load(text: str) -> Any:
 
 def service_list(data: Any) -> list[Any]:
     """The ``services`` list of a registry document."""
-    if type(data) is not dict or data.keys() != {"services"} or type(data["services"]) is not list:
+    if type(data) is not dict or "services" not in data or not data.keys() <= _TOP_KEYS:
+        raise Doubt("not a registry")
+    if type(data["services"]) is not list:
         raise Doubt("not a registry")
     return data["services"]
 

@@ -1,7 +1,7 @@
 """The controller's values as destination API messages (``lightmesh.api.gen.destination_pb2``).
 
 Pure functions, no I/O: endpoint updates (:mod:`lightmesh.controller.endpoints`) become
-``Update`` messages, a service name becomes its ``DestinationProfile``. Addresses are sent
+``Update`` messages (profiles: :mod:`lightmesh.controller.profiles`). Addresses are sent
 as linkerd sends them: IPv4 as a big-endian ``fixed32``, IPv6 as two big-endian
 ``fixed64`` halves. :class:`EncodedUpdate` is an ``Update`` serialized once, for every
 stream that sends it.
@@ -13,11 +13,6 @@ from lightmesh.api.addr import tcp_address
 from lightmesh.api.gen import destination_pb2 as pb
 from lightmesh.controller.endpoints import Add, Endpoint, NoEndpoints, Remove, Update
 from lightmesh.core.names import ServiceName
-
-# linkerd's defaults for a service without a profile: 20% extra load, 10 retries/s, 10 s window
-RETRY_RATIO = 0.2
-MIN_RETRIES_PER_SECOND = 10
-RETRY_TTL_SECONDS = 10
 
 
 def weighted_addr(endpoint: Endpoint) -> pb.WeightedAddr:
@@ -70,10 +65,3 @@ class EncodedUpdate:
 
     def SerializeToString(self) -> bytes:
         return self.data
-
-
-def profile_message(name: ServiceName | None) -> pb.DestinationProfile:
-    """The profile of a service: no routes yet, linkerd's default retry budget."""
-    budget = pb.RetryBudget(retry_ratio=RETRY_RATIO, min_retries_per_second=MIN_RETRIES_PER_SECOND)
-    budget.ttl.seconds = RETRY_TTL_SECONDS
-    return pb.DestinationProfile(fully_qualified_name=name.host if name else "", retry_budget=budget)

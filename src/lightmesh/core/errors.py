@@ -83,3 +83,26 @@ class Unsupported(ProxyError):
     """The request uses a feature this proxy does not carry (e.g. CONNECT over HTTP/2)."""
 
     status = 501
+
+
+class RouteTimeout(ProxyError):
+    """A route's whole-request timeout passed before a response (service profile)."""
+
+    status = 504
+
+
+class FaultInjected(ProxyError):
+    """A route's fault injection aborted the request on purpose, with the configured status."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+#: failures of the endpoint itself: counted by failure accrual, retried on retryable routes
+ENDPOINT_FAILURES: tuple[type[ProxyError], ...] = (
+    UpstreamError,
+    ConnectTimeout,
+    ResponseTimeout,
+    StreamReset,
+)

@@ -81,6 +81,7 @@ class Request:
         "keep_alive",
         "method",
         "path",
+        "route",
         "upgrade",
         "version",
     )
@@ -110,6 +111,7 @@ class Request:
         self.dst: str | None = None  # resolved destination label, set by routing
         self.dst_labels: tuple[tuple[str, str], ...] = ()  # the chosen endpoint's metric labels
         self.deadline: float | None = None  # loop time the caller gives up (grpc-timeout)
+        self.route: object | None = None  # the matched route of a profiled service (proxy.layers.route)
 
 
 EndCallback = Callable[["Response", "BaseException | None"], None]

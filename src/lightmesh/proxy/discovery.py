@@ -12,6 +12,9 @@ stream of updates and tells its listener after every change:
 * when the stream breaks (controller down or restarting) the watch keeps its
   last endpoints, so traffic continues, and reconnects with jittered
   exponential backoff (100 ms doubling to 10 s).
+
+A :class:`ProfileWatch` follows ``GetProfile`` for the same name the same way: the
+service profile (routes, retry budget) as :class:`~lightmesh.core.routes.Profile`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from lightmesh.api.addr import socket_addr
 from lightmesh.api.gen import destination_pb2 as pb
 from lightmesh.api.gen.destination_grpc import DestinationStub
+from lightmesh.api.profile import profile_from_message
 from lightmesh.core.addr import SocketAddr
+from lightmesh.core.routes import Profile
 
 log = logging.getLogger(__name__)
 BACKOFF_MIN = 0.1
@@ -129,6 +134,60 @@ class Watch:
             delay = min(delay * 2, BACKOFF_MAX)
 
 
+ProfileListener = Callable[["ProfileWatch"], None]
+
+
+class ProfileWatch:
+    """The live service profile of one destination name (``GetProfile``).
+
+    :attr:`profile` is ``None`` while the service has no routes and no overrides (the
+    router then adds no route layers). A profile the proxy cannot use is logged and the
+    last good one kept. A broken stream keeps the profile and reconnects like :class:`Watch`.
+    """
+
+    def __init__(self, client: DestinationClient, name: str) -> None:
+        self.client = client
+        self.name = name
+        self.profile: Profile | None = None
+        self.answered = asyncio.Event()
+        self.listener: ProfileListener | None = None
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def close(self) -> None:
+        self._task.cancel()
+
+    def apply(self, message: pb.DestinationProfile) -> None:
+        try:
+            profile = profile_from_message(message)
+        except ValueError as exc:
+            log.warning("profile of %s not applied, keeping the last good one: %s", self.name, exc)
+        else:
+            self.profile = profile if profile.routes or profile.allow_overrides else None
+            if self.listener is not None:
+                self.listener(self)
+        self.answered.set()
+
+    async def _run(self) -> None:
+        delay = BACKOFF_MIN
+        request = pb.GetDestination(scheme="k8s", path=self.name, namespace=self.client.namespace)
+        while True:
+            try:
+                async with self.client.stub.GetProfile.open() as stream:
+                    await stream.send_message(request, end=True)
+                    async for message in stream:
+                        self.apply(message)
+                        delay = BACKOFF_MIN
+                reason = "stream ended"
+            except (GRPCError, StreamTerminatedError, OSError, ConnectionError, TimeoutError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            self.answered.set()  # no profile is an answer too: do not hold requests for it
+            wait = delay * random.uniform(0.5, 1.0)
+            addr = self.client.addr
+            log.info("profile %s: controller %s: %s; retry in %.0f ms", self.name, addr, reason, wait * 1e3)
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+
 class DestinationClient:
     def __init__(self, addr: SocketAddr, namespace: str) -> None:
         self.addr = addr
@@ -138,6 +197,9 @@ class DestinationClient:
 
     def watch(self, name: str) -> Watch:
         return Watch(self, name)
+
+    def watch_profile(self, name: str) -> ProfileWatch:
+        return ProfileWatch(self, name)
 
     def close(self) -> None:
         self.channel.close()

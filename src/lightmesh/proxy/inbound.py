@@ -9,6 +9,7 @@ carried over HTTP/2 (``lightmesh-orig-proto``), which are restored to HTTP/1.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 
 from lightmesh.core.addr import SocketAddr
@@ -16,6 +17,7 @@ from lightmesh.core.errors import UpstreamError
 from lightmesh.protocol.messages import ConnInfo
 from lightmesh.proxy import orig_proto
 from lightmesh.proxy.endpoint import Connector
+from lightmesh.proxy.layers.deadline import forward_deadline
 from lightmesh.proxy.service import Request, Response
 
 
@@ -36,6 +38,8 @@ class InboundForwarder:
 
     def __call__(self, request: Request) -> Awaitable[Response]:
         target = inbound_target(self.forward, request.conn)
+        if request.deadline is not None:
+            forward_deadline(request, asyncio.get_running_loop().time())
         if request.version == b"2":
             if orig_proto.downgrade_request(request):
                 return self._restored(target, request)

@@ -1,8 +1,10 @@
 """``lightmesh proxy``: assemble the stacks, bind the listeners, run until told to stop.
 
-Outbound: server (detect, HTTP/1 or HTTP/2) -> metrics -> errors -> [deadline,
-HTTP/2 only] -> router (destination, balancer) -> endpoint pools. Inbound: server
--> metrics -> errors -> [deadline] -> forwarder. Both listeners relay what is not
+Outbound: server (detect, HTTP/1 or HTTP/2) -> metrics -> errors -> deadline
+(``grpc-timeout``, ``lightmesh-deadline``) -> router (destination; for a service with
+a profile: route -> timeout -> fault -> retry, back to the router) -> balancer
+(failure accrual) -> endpoint pools. Inbound: server -> metrics -> errors -> deadline
+-> forwarder. Both listeners relay what is not
 HTTP as TCP. The admin listener serves the
 counters at scrape time. After start-up, ``gc.freeze()`` moves the start-up objects
 out of the collector's way.
@@ -38,6 +40,7 @@ from lightmesh.proxy.layers.errors import errors_layer
 from lightmesh.proxy.layers.metrics import metrics_layer
 from lightmesh.proxy.outbound import OutboundRouter
 from lightmesh.proxy.resolve import StaticDnsResolver
+from lightmesh.proxy.routestats import BalancerStates
 from lightmesh.proxy.service import Service, stack
 from lightmesh.proxy.tcp import TargetFn, TcpForwarder
 from lightmesh.proxy.telemetry import HttpTable, MeshCollector
@@ -92,11 +95,12 @@ class Proxy:
             cfg.outbound_failfast_timeout,
         )
         forwarder = InboundForwarder(cfg.inbound_forward, in_conn)
-        outbound = stack(self.router, errors_layer(), metrics_layer(self.tables[1]))
-        inbound = stack(forwarder, errors_layer(), metrics_layer(self.tables[0]))
-        # gRPC deadlines exist on HTTP/2 only: its stacks carry the deadline layer
-        outbound_h2 = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]))
-        inbound_h2 = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]))
+        router = self.router
+        self.metrics.extra += [router.route_table.collect, BalancerStates(router.balancers).collect]
+        # lightmesh-deadline (any HTTP version) and grpc-timeout: both stacks carry the deadline layer
+        outbound = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]))
+        inbound = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]))
+        outbound_h2, inbound_h2 = outbound, inbound
         self.sides = [
             await self._bind(
                 "outbound", (outbound, outbound_h2), out_conn, cfg.outbound_listen_addr, _outbound_tcp_target

@@ -17,25 +17,41 @@ the fail-fast timeout; if none arrive it fails fast: 503 at once until endpoints
 return. Destinations unused for ``IDLE_EVICT`` seconds are dropped (their
 subscriptions closed). A destination that resolves to this proxy's own listeners
 is a routing loop and is refused with 503 rather than recursing.
+
+A destination fed by the controller also follows the service's profile
+(:class:`~lightmesh.proxy.discovery.ProfileWatch`). With routes, its requests go first
+through the route layers (route match and metrics, request timeout, fault injection,
+retries within the service's budget), which come back to the router to send each
+attempt; without, a request costs one attribute check more. Each outcome is reported to
+the balancer for failure accrual (a 5xx head or an endpoint failure).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr, normalize_authority
-from lightmesh.core.errors import BadRequest, NoDestination, ProxyError, Unavailable
+from lightmesh.core.budget import RetryBudget
+from lightmesh.core.errors import ENDPOINT_FAILURES, BadRequest, NoDestination, ProxyError, Unavailable
+from lightmesh.core.routes import Budget, Profile
 from lightmesh.proxy import orig_proto
 from lightmesh.proxy.balance import Balancer
 from lightmesh.proxy.endpoint import Connector
+from lightmesh.proxy.layers.deadline import forward_deadline
+from lightmesh.proxy.layers.fault import fault_layer
+from lightmesh.proxy.layers.retry import retry_layer
+from lightmesh.proxy.layers.route import route_layer
+from lightmesh.proxy.layers.timeout import timeout_layer
 from lightmesh.proxy.resolve import Resolver
-from lightmesh.proxy.service import Request, Response
+from lightmesh.proxy.routestats import RouteTable
+from lightmesh.proxy.service import Request, Response, Service, stack
 
 if TYPE_CHECKING:
-    from lightmesh.proxy.discovery import DestinationClient, Watch
+    from lightmesh.proxy.discovery import DestinationClient, ProfileWatch, Watch
 
 log = logging.getLogger(__name__)
 MAX_DESTINATIONS = 10_000
@@ -46,11 +62,14 @@ IDLE_EVICT = 60.0
 class Destination:
     __slots__ = (
         "balancer",
+        "budget",
         "failing_fast",
         "loop_error",
         "name",
+        "profile_watch",
         "ready",
         "refresh",
+        "routes",
         "used",
         "waiting",
         "watch",
@@ -62,6 +81,9 @@ class Destination:
         self.loop_error: ProxyError | None = None
         self.refresh: asyncio.TimerHandle | None = None
         self.watch: Watch | None = None
+        self.profile_watch: ProfileWatch | None = None
+        self.routes: Service | None = None  # the route layers, when the service has a profile
+        self.budget: RetryBudget | None = None
         self.used = 0.0
         self.ready: asyncio.Event | None = None  # set when endpoints arrive
         self.waiting = 0
@@ -72,6 +94,9 @@ class Destination:
             self.refresh.cancel()
         if self.watch is not None:
             self.watch.close()
+        if self.profile_watch is not None:
+            self.profile_watch.close()
+        self.balancer.close()
 
 
 class OutboundRouter:
@@ -85,8 +110,11 @@ class OutboundRouter:
         dns_ttl: float = 5.0,
         discovery: DestinationClient | None = None,
         failfast: float = 3.0,
+        route_table: RouteTable | None = None,
     ) -> None:
         self.resolver = resolver
+        self.route_table = route_table if route_table is not None else RouteTable()
+        self.rng = random.Random()
         self.connector = connector
         self.own_addrs = own_addrs
         self.dns_ttl = dns_ttl
@@ -110,23 +138,43 @@ class OutboundRouter:
         if not dest.balancer.pools:
             await self._wait_for_endpoints(dest)
         request.dst = dest.name
+        if dest.routes is not None and request.route is None:
+            return await dest.routes(request)  # the route layers come back here to send
+        if request.deadline is not None:
+            forward_deadline(request, self.loop.time())
         balancer = dest.balancer
         if request.version == b"2" or (balancer.meshed and orig_proto.can_upgrade(request)):
             h2 = balancer.pick_h2()
+            addr = h2.addr
             if balancer.labels:
-                request.dst_labels = balancer.labels.get(h2.addr, ())
-            if request.version == b"2":
-                return await self.connector.send_http2(h2, request)
-            orig_proto.upgrade(request)
-            response = await h2.send(request)
-            orig_proto.downgrade_response(response)
-            return response
-        pool = balancer.pick()
-        if balancer.labels:
-            request.dst_labels = balancer.labels.get(pool.addr, ())
-        if request.method == b"CONNECT":
-            return await self.connector.tunnel(pool.addr)
-        return await pool.send(request)
+                request.dst_labels = balancer.labels.get(addr, ())
+            try:
+                if request.version == b"2":
+                    response = await self.connector.send_http2(h2, request)
+                else:
+                    orig_proto.upgrade(request)
+                    response = await h2.send(request)
+                    orig_proto.downgrade_response(response)
+            except BaseException as exc:
+                _failed(balancer, addr, exc)
+                raise
+        else:
+            pool = balancer.pick()
+            addr = pool.addr
+            if balancer.labels:
+                request.dst_labels = balancer.labels.get(addr, ())
+            if request.method == b"CONNECT":
+                return await self.connector.tunnel(addr)
+            try:
+                response = await pool.send(request)
+            except BaseException as exc:
+                _failed(balancer, addr, exc)
+                raise
+        if response.status >= 500:
+            balancer.failed(addr)
+        elif balancer.health:
+            balancer.succeeded(addr)
+        return response
 
     async def _destination(self, key: tuple[bytes | None, SocketAddr | None]) -> Destination:
         pending = self._building.get(key)
@@ -176,22 +224,48 @@ class OutboundRouter:
         """A destination fed by the controller, or ``None`` when the service does not exist."""
         assert self.discovery is not None
         watch = self.discovery.watch(name)
+        profile = self.discovery.watch_profile(name)
         try:
             async with asyncio.timeout(self.failfast):
                 await watch.answered.wait()
+                if watch.exists is not False:
+                    await profile.answered.wait()
         except TimeoutError:
-            watch.close()
-            raise Unavailable(
-                f"controller {self.discovery.addr} did not answer for {name} within {self.failfast:.0f}s"
-            ) from None
+            if not watch.answered.is_set():
+                watch.close()
+                profile.close()
+                raise Unavailable(
+                    f"controller {self.discovery.addr} did not answer for {name} within {self.failfast:.0f}s"
+                ) from None
         if watch.exists is False:
             watch.close()
+            profile.close()
             return None
         dest = Destination(name, Balancer(self.connector, authority, name))
         dest.watch = watch
+        dest.profile_watch = profile
         watch.listener = lambda w: self._endpoints_changed(dest, w)
+        profile.listener = lambda p: self._profile_changed(dest, p.profile)
         self._endpoints_changed(dest, watch)
+        self._profile_changed(dest, profile.profile)
         return dest
+
+    def _profile_changed(self, dest: Destination, profile: Profile | None) -> None:
+        """Put the route layers in front of the destination, or take them away."""
+        if profile is None:
+            dest.routes = None
+            return
+        b = profile.budget
+        budget = dest.budget
+        if budget is None or (budget.ratio, budget.min_per_second, budget.ttl) != (*_budget_params(b),):
+            budget = dest.budget = RetryBudget(*_budget_params(b))
+        dest.routes = stack(
+            self,
+            retry_layer(budget),
+            fault_layer(self.rng),
+            timeout_layer(),
+            route_layer(profile, dest.name, self.route_table),
+        )
 
     def _endpoints_changed(self, dest: Destination, watch: Watch) -> None:
         addrs = watch.addrs
@@ -271,9 +345,25 @@ class OutboundRouter:
         if any(d is dest for d in self.destinations.values()):
             self._schedule_refresh(dest)
 
+    def balancers(self) -> list[Balancer]:
+        """Every destination's balancer (for the endpoint state metrics)."""
+        return [dest.balancer for dest in self.destinations.values()]
+
     def close(self) -> None:
         self._evictor.cancel()
         for dest in self.destinations.values():
             dest.close()
         if self.discovery is not None:
             self.discovery.close()
+
+
+def _failed(balancer: Balancer, addr: SocketAddr, exc: BaseException) -> None:
+    """Tell the balancer how a request that raised ended for its endpoint."""
+    if isinstance(exc, ENDPOINT_FAILURES):
+        balancer.failed(addr)
+    else:
+        balancer.released(addr)
+
+
+def _budget_params(budget: Budget) -> tuple[float, float, float]:
+    return budget.ratio, budget.min_per_second, budget.ttl

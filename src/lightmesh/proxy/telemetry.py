@@ -15,7 +15,7 @@ import os
 import resource
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from lightmesh.core.latency import BOUNDS_MS, Histogram
 from lightmesh.core.stats import TcpStats
@@ -90,9 +90,12 @@ class MeshCollector:
     def __init__(self, http: list[HttpTable], tcp: list[TcpStats]) -> None:
         self.http = http
         self.tcp = tcp
+        self.extra: list[Callable[[], Iterable[Family]]] = []  # more families (routes, balancers)
 
     def collect(self) -> Iterator[Family]:
         yield from self._http()
+        for more in self.extra:
+            yield from more()
         yield from self._tcp()
         yield from process_families()
 

@@ -129,31 +129,95 @@ class IPv6(_message.Message):
     def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
 
 class DestinationProfile(_message.Message):
-    __slots__ = ("fully_qualified_name", "opaque_protocol", "routes", "retry_budget")
+    __slots__ = ("fully_qualified_name", "opaque_protocol", "routes", "retry_budget", "allow_overrides")
     FULLY_QUALIFIED_NAME_FIELD_NUMBER: _ClassVar[int]
     OPAQUE_PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     ROUTES_FIELD_NUMBER: _ClassVar[int]
     RETRY_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     fully_qualified_name: str
     opaque_protocol: bool
     routes: _containers.RepeatedCompositeFieldContainer[Route]
     retry_budget: RetryBudget
-    def __init__(self, fully_qualified_name: _Optional[str] = ..., opaque_protocol: _Optional[bool] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., retry_budget: _Optional[_Union[RetryBudget, _Mapping]] = ...) -> None: ...
+    allow_overrides: bool
+    def __init__(self, fully_qualified_name: _Optional[str] = ..., opaque_protocol: _Optional[bool] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., retry_budget: _Optional[_Union[RetryBudget, _Mapping]] = ..., allow_overrides: _Optional[bool] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("condition", "name", "is_retryable", "timeout")
+    __slots__ = ("condition", "name", "is_retryable", "timeout", "response_classes", "response_timeout", "retry_limit", "fault")
     CONDITION_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FAULT_FIELD_NUMBER: _ClassVar[int]
     condition: RequestMatch
     name: str
     is_retryable: bool
     timeout: _duration_pb2.Duration
-    def __init__(self, condition: _Optional[_Union[RequestMatch, _Mapping]] = ..., name: _Optional[str] = ..., is_retryable: _Optional[bool] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    response_classes: _containers.RepeatedCompositeFieldContainer[ResponseClass]
+    response_timeout: _duration_pb2.Duration
+    retry_limit: int
+    fault: FaultInjection
+    def __init__(self, condition: _Optional[_Union[RequestMatch, _Mapping]] = ..., name: _Optional[str] = ..., is_retryable: _Optional[bool] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., response_classes: _Optional[_Iterable[_Union[ResponseClass, _Mapping]]] = ..., response_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_limit: _Optional[int] = ..., fault: _Optional[_Union[FaultInjection, _Mapping]] = ...) -> None: ...
+
+class ResponseClass(_message.Message):
+    __slots__ = ("condition", "is_failure")
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    IS_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    condition: ResponseMatch
+    is_failure: bool
+    def __init__(self, condition: _Optional[_Union[ResponseMatch, _Mapping]] = ..., is_failure: _Optional[bool] = ...) -> None: ...
+
+class ResponseMatch(_message.Message):
+    __slots__ = ("all", "any", "status")
+    class Seq(_message.Message):
+        __slots__ = ("matches",)
+        MATCHES_FIELD_NUMBER: _ClassVar[int]
+        matches: _containers.RepeatedCompositeFieldContainer[ResponseMatch]
+        def __init__(self, matches: _Optional[_Iterable[_Union[ResponseMatch, _Mapping]]] = ...) -> None: ...
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    ANY_FIELD_NUMBER: _ClassVar[int]
+    NOT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    all: ResponseMatch.Seq
+    any: ResponseMatch.Seq
+    status: HttpStatusRange
+    def __init__(self, all: _Optional[_Union[ResponseMatch.Seq, _Mapping]] = ..., any: _Optional[_Union[ResponseMatch.Seq, _Mapping]] = ..., status: _Optional[_Union[HttpStatusRange, _Mapping]] = ..., **kwargs) -> None: ...
+
+class HttpStatusRange(_message.Message):
+    __slots__ = ("min", "max")
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    min: int
+    max: int
+    def __init__(self, min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+
+class FaultInjection(_message.Message):
+    __slots__ = ("abort", "delay")
+    class Abort(_message.Message):
+        __slots__ = ("status", "percent")
+        STATUS_FIELD_NUMBER: _ClassVar[int]
+        PERCENT_FIELD_NUMBER: _ClassVar[int]
+        status: int
+        percent: float
+        def __init__(self, status: _Optional[int] = ..., percent: _Optional[float] = ...) -> None: ...
+    class Delay(_message.Message):
+        __slots__ = ("duration", "percent")
+        DURATION_FIELD_NUMBER: _ClassVar[int]
+        PERCENT_FIELD_NUMBER: _ClassVar[int]
+        duration: _duration_pb2.Duration
+        percent: float
+        def __init__(self, duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., percent: _Optional[float] = ...) -> None: ...
+    ABORT_FIELD_NUMBER: _ClassVar[int]
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    abort: FaultInjection.Abort
+    delay: FaultInjection.Delay
+    def __init__(self, abort: _Optional[_Union[FaultInjection.Abort, _Mapping]] = ..., delay: _Optional[_Union[FaultInjection.Delay, _Mapping]] = ...) -> None: ...
 
 class RequestMatch(_message.Message):
-    __slots__ = ("all", "any", "path", "method")
+    __slots__ = ("all", "any", "path", "method", "header")
     class Seq(_message.Message):
         __slots__ = ("matches",)
         MATCHES_FIELD_NUMBER: _ClassVar[int]
@@ -164,17 +228,33 @@ class RequestMatch(_message.Message):
     NOT_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
     all: RequestMatch.Seq
     any: RequestMatch.Seq
     path: PathMatch
     method: str
-    def __init__(self, all: _Optional[_Union[RequestMatch.Seq, _Mapping]] = ..., any: _Optional[_Union[RequestMatch.Seq, _Mapping]] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., method: _Optional[str] = ..., **kwargs) -> None: ...
+    header: HeaderMatch
+    def __init__(self, all: _Optional[_Union[RequestMatch.Seq, _Mapping]] = ..., any: _Optional[_Union[RequestMatch.Seq, _Mapping]] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., method: _Optional[str] = ..., header: _Optional[_Union[HeaderMatch, _Mapping]] = ..., **kwargs) -> None: ...
 
 class PathMatch(_message.Message):
-    __slots__ = ("regex",)
+    __slots__ = ("regex", "exact", "prefix")
     REGEX_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
     regex: str
-    def __init__(self, regex: _Optional[str] = ...) -> None: ...
+    exact: str
+    prefix: str
+    def __init__(self, regex: _Optional[str] = ..., exact: _Optional[str] = ..., prefix: _Optional[str] = ...) -> None: ...
+
+class HeaderMatch(_message.Message):
+    __slots__ = ("name", "exact", "regex")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    REGEX_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    exact: str
+    regex: str
+    def __init__(self, name: _Optional[str] = ..., exact: _Optional[str] = ..., regex: _Optional[str] = ...) -> None: ...
 
 class RetryBudget(_message.Message):
     __slots__ = ("retry_ratio", "min_retries_per_second", "ttl")

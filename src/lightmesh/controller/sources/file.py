@@ -3,7 +3,8 @@
 :meth:`FileRegistrySource.load` reads and validates the file once (at start-up: a missing
 or invalid registry stops the controller with the reasons). :meth:`~FileRegistrySource.run`
 then reads the file every ``interval`` seconds and, when its bytes changed, parses it
-again: a valid registry replaces the whole directory (streams get the differences), an
+again: a valid registry replaces the whole directory (streams get the differences) and
+the service profiles (its ``profiles:`` section, in a :class:`ProfileBook`), an
 invalid one is logged with every problem, counted in ``registry_reload_errors_total`` and
 ignored, so the last good state stays until the file is fixed. The same bad content is
 reported once, not on every poll.
@@ -26,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lightmesh.controller.directory import EndpointSink
 from lightmesh.controller.endpoints import Service
 from lightmesh.controller.metrics import ControllerStats
+from lightmesh.controller.profiles import ProfileBody, ProfileBook
 from lightmesh.controller.registry import RegistryError
 from lightmesh.controller.registryblocks import RegistryParser
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN
@@ -46,6 +48,7 @@ class _Read:
     digest: bytes
     services: dict[str, Service] | None
     problem: str = ""
+    profiles: dict[str, ProfileBody] = field(default_factory=dict)
 
 
 class FileRegistrySource:
@@ -57,8 +60,10 @@ class FileRegistrySource:
         stats: ControllerStats,
         interval: float = 1.0,
         cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+        profiles: ProfileBook | None = None,
     ) -> None:
         self.path = path
+        self.profiles = profiles if profiles is not None else ProfileBook()
         self.stats = stats
         self.interval = interval
         self.cluster_domain = cluster_domain
@@ -70,6 +75,7 @@ class FileRegistrySource:
         data = self.path.read_bytes()
         self._seen = hashlib.sha256(data).digest()
         services = self._parse(data)
+        self.profiles.replace_all(self._parser.profiles)
         self.stats.reloads += 1
         return services
 
@@ -92,7 +98,8 @@ class FileRegistrySource:
         if digest == self._seen:
             return None
         try:
-            return _Read(digest, self._parse(data))
+            services = self._parse(data)
+            return _Read(digest, services, profiles=self._parser.profiles)
         except RegistryError as exc:
             return _Read(digest, None, str(exc))
 
@@ -105,13 +112,15 @@ class FileRegistrySource:
             log.warning("registry %s not reloaded, keeping the last good state: %s", self.path, read.problem)
             return False
         sink.replace_all(read.services)
+        self.profiles.replace_all(read.profiles)
         self.stats.reloads += 1
         endpoints = sum(len(s.endpoints) for s in read.services.values())
         log.info(
-            "registry %s reloaded: %d services, %d endpoints (%d services re-read)",
+            "registry %s reloaded: %d services, %d endpoints, %d profiles (%d services re-read)",
             self.path,
             len(read.services),
             endpoints,
+            len(read.profiles),
             self._parser.reread,
         )
         return True

@@ -14,6 +14,9 @@ when it answers 404 to both, core ``v1`` Endpoints. Then each kind is watched
 (:class:`~lightmesh.controller.sources.kubewatch.KindWatch`: events update the state,
 expired or failed watches relist and report only the differences).
 
+Service profiles come from ``ServiceProfile`` resources, watched alongside
+(:mod:`lightmesh.controller.sources.kubeprofiles`); the source works without the CRD.
+
 Metrics: ``registry_reloads_total{source="kubernetes"}`` counts the start-up sync and each
 relist, ``registry_reload_errors_total`` failed lists and watches (not 410 expiries).
 """
@@ -32,7 +35,9 @@ from lightmesh.controller.kubemapping import parse_pod
 from lightmesh.controller.kubeobjects import parse_endpoints, parse_service, parse_slice
 from lightmesh.controller.kubestate import KubeState
 from lightmesh.controller.metrics import ControllerStats
+from lightmesh.controller.profiles import ProfileBook
 from lightmesh.controller.sources import SourceError
+from lightmesh.controller.sources.kubeprofiles import ProfileWatcher
 from lightmesh.controller.sources.kubewatch import Backoff, Kind, KindWatch, NotServed, resource
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN
 
@@ -58,8 +63,10 @@ class KubernetesSource:
         stats: ControllerStats,
         kubeconfig: Path | None = None,
         cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+        profiles: ProfileBook | None = None,
     ) -> None:
         self.stats = stats
+        self.profiles = profiles if profiles is not None else ProfileBook()
         self.kubeconfig = kubeconfig
         self.cluster_domain = cluster_domain
         self._client: AsyncClient | None = None
@@ -83,6 +90,8 @@ class KubernetesSource:
             async with asyncio.TaskGroup() as tasks:
                 for watch in watches:
                     tasks.create_task(watch.run())
+                profiles = ProfileWatcher(client, self.profiles, self.stats, self.cluster_domain)
+                tasks.create_task(profiles.run())
         finally:
             self._client = None
             await client.close()

@@ -1,38 +1,68 @@
-"""Honour gRPC deadlines: end a call at its ``grpc-timeout`` and forward what remains.
+"""Honour deadlines: end a call at its ``grpc-timeout`` or ``lightmesh-deadline``, forward what remains.
 
-The deadline is stored on the request (loop time); the HTTP/2 client rewrites
-``grpc-timeout`` to the time left when the request actually goes upstream. If no
-response head arrives in time the upstream call is cancelled (its stream reset)
-and the client gets a trailers-only DEADLINE_EXCEEDED. If the response is
-streaming when the deadline passes, its body ends there with ``grpc-status: 4``
-trailers and the upstream stream is reset.
+Two headers carry a caller's deadline as the time it still waits: gRPC's
+``grpc-timeout`` (HTTP/2) and ``lightmesh-deadline`` (remaining milliseconds, any HTTP
+version; see :mod:`lightmesh.core.deadlines` for why relative). The earlier of the two is
+stored on the request (loop time). When the request goes to the next hop,
+:func:`forward_deadline` rewrites ``lightmesh-deadline`` to the time left then (the
+HTTP/2 client does the same for ``grpc-timeout``), and a deadline already passed is not
+forwarded at all: the caller gets 504 (gRPC: DEADLINE_EXCEEDED). If no response head
+arrives in time the upstream call is cancelled (its stream reset, or its connection
+closed) and the client gets the same. If a gRPC response is streaming when the deadline
+passes, its body ends there with ``grpc-status: 4`` trailers and the upstream stream is
+reset.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from lightmesh.core.deadlines import encode_deadline, parse_deadline
 from lightmesh.core.errors import DeadlineExceeded
 from lightmesh.protocol import grpc
 from lightmesh.protocol.messages import Body, Headers, error_response
 from lightmesh.proxy.service import Layer, Request, Response, Service
 
+DEADLINE = b"lightmesh-deadline"
 _EXPIRED_TRAILERS: Headers = [(b"grpc-status", b"4"), (b"grpc-message", b"deadline exceeded")]
 
 
-def _timeout(request: Request) -> float | None:
+def _timeout(request: Request) -> tuple[float | None, bool]:
+    """(seconds the caller waits, whether grpc-timeout set it) from the request's headers."""
+    timeout: float | None = None
+    is_grpc = False
     for name, value in request.headers:
         if name == b"grpc-timeout":
-            return grpc.parse_timeout(value)
-    return None
+            t = grpc.parse_timeout(value)
+            if t is not None and (timeout is None or t <= timeout):
+                timeout, is_grpc = t, True
+        elif name == DEADLINE:
+            t = parse_deadline(value)
+            if t is not None and (timeout is None or t < timeout):
+                timeout, is_grpc = t, False
+    return timeout, is_grpc
+
+
+def forward_deadline(request: Request, now: float) -> None:
+    """Rewrite ``lightmesh-deadline`` to the time left; ``DeadlineExceeded`` when none is."""
+    assert request.deadline is not None
+    left = request.deadline - now
+    if left <= 0:
+        raise DeadlineExceeded("deadline expired before the request could be forwarded")
+    headers = request.headers
+    for i, (name, _) in enumerate(headers):
+        if name == DEADLINE:
+            headers[i] = (DEADLINE, encode_deadline(left))
 
 
 def deadline_layer() -> Layer:
     def layer(inner: Service) -> Service:
         async def service(request: Request) -> Response:
-            timeout = _timeout(request)
+            timeout, from_grpc = _timeout(request)
             if timeout is None:
                 return await inner(request)
+            if timeout <= 0:
+                return error_response(DeadlineExceeded("deadline already expired: not forwarded"), request)
             loop = asyncio.get_running_loop()
             deadline = request.deadline = loop.time() + timeout
             try:
@@ -41,7 +71,8 @@ def deadline_layer() -> Layer:
             except TimeoutError:
                 why = DeadlineExceeded(f"deadline of {timeout * 1000:.0f}ms exceeded before a response")
                 return error_response(why, request)
-            response.body = DeadlineBody(response.body, deadline)
+            if from_grpc:
+                response.body = DeadlineBody(response.body, deadline)
             return response
 
         return service

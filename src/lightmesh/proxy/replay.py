@@ -1,0 +1,128 @@
+"""Bodies for retries: buffer a small request body for replay, peek a gRPC response's status.
+
+:func:`buffer_request` reads a request body of at most ``MAX_REPLAY`` (64 KiB, Linkerd's
+limit) into memory, so each attempt can send the same bytes (:func:`replay`). A larger
+body (declared or found while reading) is not buffered further: the bytes already read
+are put back in front of the rest (:class:`PrefixBody`) and the request goes once.
+
+:func:`peek_status` finds a gRPC failure that only the trailers carry: it reads what the
+response body has now (one read at most); when that is the whole body, the trailers'
+``grpc-status`` decides and the body becomes those bytes again; otherwise (a streaming
+response) the body is passed on unchanged and the status counts as unknown.
+"""
+
+from __future__ import annotations
+
+from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, Headers, Response
+
+MAX_REPLAY = 64 * 1024
+
+
+class PrefixBody:
+    """Bytes already read from ``inner``, then the rest of ``inner``."""
+
+    __slots__ = ("_inner", "_prefix", "length")
+
+    def __init__(self, prefix: bytes, inner: Body) -> None:
+        self._prefix = prefix
+        self._inner = inner
+        self.length = inner.length
+
+    @property
+    def complete(self) -> bool:
+        return not self._prefix and self._inner.complete
+
+    @property
+    def trailers(self) -> Headers | None:
+        return self._inner.trailers
+
+    def read_nowait(self) -> bytes | None:
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+            return data
+        return self._inner.read_nowait()
+
+    async def read(self) -> bytes:
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+            return data
+        return await self._inner.read()
+
+    def discard(self) -> None:
+        self._prefix = b""
+        self._inner.discard()
+
+
+class Replay:
+    """A request body kept for every attempt."""
+
+    __slots__ = ("data", "empty", "trailers")
+
+    def __init__(self, data: bytes, trailers: Headers | None, empty: bool) -> None:
+        self.data = data
+        self.trailers = trailers
+        self.empty = empty  # the request had no body at all
+
+    def body(self) -> Body:
+        return NO_BODY if self.empty else BytesBody(self.data, self.trailers)
+
+
+async def buffer_request(body: Body) -> Replay | Body:
+    """A :class:`Replay` of a body up to ``MAX_REPLAY`` bytes, else the body to send once."""
+    if body is NO_BODY:
+        return Replay(b"", None, True)
+    if body.length is not None and body.length > MAX_REPLAY:
+        return body
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        data = body.read_nowait()
+        if data is None:
+            data = await body.read()
+        if not data:
+            return Replay(b"".join(chunks), body.trailers, False)
+        chunks.append(data)
+        size += len(data)
+        if size > MAX_REPLAY:
+            return PrefixBody(b"".join(chunks), body)
+
+
+def _grpc_status(fields: Headers | None) -> int | None:
+    for name, value in fields or ():
+        if name == b"grpc-status":
+            return int(value) if value.isdigit() else 2
+    return None
+
+
+def _is_grpc(headers: Headers) -> bool:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.startswith(b"application/grpc")
+    return False
+
+
+async def peek_status(response: Response) -> int | None:
+    """The response's gRPC status if known without waiting for a stream; may replace the body."""
+    status = _grpc_status(response.headers)
+    if status is not None or not _is_grpc(response.headers):
+        return status
+    body = response.body
+    if body.complete:
+        return _grpc_status(body.trailers)
+    first = body.read_nowait()
+    if first is None:
+        first = await body.read()
+    if first and len(first) <= MAX_REPLAY:
+        more = body.read_nowait()
+        if more:
+            response.body = PrefixBody(first + more, body)
+            return None
+        if more is None:
+            response.body = PrefixBody(first, body)
+            return None
+    elif first:
+        response.body = PrefixBody(first, body)
+        return None
+    trailers = body.trailers
+    response.body = BytesBody(first, trailers)
+    return _grpc_status(trailers)

@@ -1,0 +1,221 @@
+"""Service profiles end to end: retries, timeouts, ejection, deadlines and faults through real processes.
+
+A real controller serves a registry with a ``profiles:`` section; a real proxy follows
+it (``LIGHTMESH_PROXY_CONTROLLER_ADDR``) and sends ``web:80`` to :class:`FlakyServer`
+endpoints, which fail on a fixed pattern, so the counts are exact, not statistical
+(fault injection excepted, checked within five standard deviations). Every wait and
+every load loop is bounded.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.controller import launch, write_atomically
+from tests.support.flaky import FlakyServer
+from tests.support.h1_peers import start_isolated
+from tests.support.proxy import ProxyProcess, free_port
+
+TIMEOUT = 10.0
+
+PROFILE = """
+profiles:
+  - name: web
+    namespace: default
+    allowOverrides: true
+    routes:
+      - name: get-flaky
+        condition: {method: GET, path: /flaky}
+        isRetryable: true
+        retryLimit: 5
+      - name: post-flaky
+        condition: {method: POST, path: /flaky}
+      - name: slow
+        condition: {pathPrefix: /slow}
+        timeout: 300ms
+      - name: faulty
+        condition: {path: /faulty}
+        fault:
+          abort: {status: 418, percent: 30}
+"""
+
+
+def registry_text(addrs: list[str], profile: str = PROFILE) -> str:
+    lines = ["services:", "  - name: web", "    namespace: default", "    port: 80", "    endpoints:"]
+    lines += [f"      - address: {addr}" for addr in addrs]
+    return "\n".join(lines) + "\n" + profile
+
+
+def call(
+    proxy: ProxyProcess,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> tuple[int, bytes, str]:
+    host, port = proxy.outbound.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    try:
+        conn.request(method, path, body=body, headers={"Host": "web:80", **(headers or {})})
+        response = conn.getresponse()
+        return response.status, response.read(), response.getheader("lightmesh-proxy-error") or ""
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def backend() -> Iterator[FlakyServer]:
+    with FlakyServer() as server:
+        yield server
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Path:
+    return tmp_path / "registry.yaml"
+
+
+def mesh(
+    request: pytest.FixtureRequest, registry: Path, addrs: list[str], profile: str = PROFILE
+) -> ProxyProcess:
+    write_atomically(registry, registry_text(addrs, profile))
+    controller = launch(registry)
+    request.addfinalizer(controller.stop)
+    return start_isolated(request, LIGHTMESH_PROXY_CONTROLLER_ADDR=controller.api)
+
+
+def test_retryable_route_turns_30_percent_failures_into_success_within_budget(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    n = 300
+    ok = sum(call(proxy, "GET", "/flaky")[0] == 200 for _ in range(n))
+    assert ok >= 0.99 * n
+    extra = backend.total("/flaky") - n
+    assert 0 < extra <= 0.2 * n + 10 * 10  # the default budget: 20 % plus 10/s over 10 s
+    labels = {"dst": "web:80", "rt_route": "get-flaky"}
+    assert proxy.metric("route_retry_total", **labels) == extra
+    assert proxy.metric("route_request_total", **labels) == n
+    assert proxy.metric("route_actual_request_total", **labels) == n + extra
+    assert proxy.metric("route_response_total", classification="success", **labels) == ok
+
+
+def test_non_retryable_post_is_never_retried(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    statuses = [call(proxy, "POST", "/flaky", body=b"x" * 100)[0] for _ in range(50)]
+    assert backend.hits["POST", "/flaky"] == 50
+    assert statuses.count(503) == 15  # exactly the backend's failures, passed through
+    labels = {"rt_route": "post-flaky"}
+    assert proxy.metric("route_retry_total", **labels) == 0
+
+
+def test_retry_limit_override_header_is_honoured_and_stripped(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    status, body, _ = call(proxy, "GET", "/echo", {"lightmesh-retry-limit": "0", "lightmesh-timeout": "2s"})
+    assert status == 200
+    seen = json.loads(body)
+    assert "lightmesh-retry-limit" not in seen and "lightmesh-timeout" not in seen
+    assert call(proxy, "GET", "/flaky")[0] == 200  # backend request 0 fails, its retry (1) succeeds
+    assert call(proxy, "GET", "/flaky", {"lightmesh-retry-limit": "0"})[0] == 200  # request 2
+    assert call(proxy, "GET", "/flaky")[0] == 200  # request 3
+    assert call(proxy, "GET", "/flaky", {"lightmesh-retry-limit": "0"})[0] == 503  # request 4, not retried
+    assert backend.total("/flaky") == 5
+
+
+def test_slow_backend_hits_the_route_timeout(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    status, _, error = call(proxy, "GET", "/slow/3000")
+    assert status == 504
+    assert "route 'slow' timed out after 300ms" in error
+    assert proxy.metric("route_timeout_total", rt_route="slow", kind="request") == 1
+    assert proxy.metric("route_response_total", rt_route="slow", status_code="504") == 1
+    # a per-request override may shorten or lengthen it
+    assert call(proxy, "GET", "/slow/100", {"lightmesh-timeout": "2s"})[0] == 200
+
+
+def test_dead_endpoint_is_ejected_and_traffic_moves_to_the_healthy_one(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens: connections are refused
+    proxy = mesh(request, registry, [dead, backend.addr], profile="")
+    statuses = [call(proxy, "GET", "/echo")[0] for _ in range(100)]
+    failures = sum(s != 200 for s in statuses)
+    ejections = proxy.metric("outbound_endpoint_ejections_total")
+    assert ejections >= 1
+    assert failures <= 7 + (ejections - 1)  # the threshold, then one failed probe per re-ejection
+    assert statuses[-20:] == [200] * 20 or ejections > 1
+    assert (
+        proxy.metric("outbound_endpoint_state", endpoint=dead, state="ejected")
+        + proxy.metric("outbound_endpoint_state", endpoint=dead, state="probing")
+        == 1
+    )
+
+
+def test_every_endpoint_ejected_answers_503_fast(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr], profile="")
+    assert [call(proxy, "GET", "/fail")[0] for _ in range(7)] == [500] * 7
+    status, _, error = call(proxy, "GET", "/fail")
+    assert status == 503
+    assert "ejected" in error
+    assert backend.total("/fail") == 7
+    assert proxy.metric("outbound_http_balancer_endpoints", endpoint_state="pending") == 1
+
+
+def test_fault_injection_aborts_the_configured_share(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    n = 400
+    statuses = [call(proxy, "GET", "/faulty")[0] for _ in range(n)]
+    aborted = statuses.count(418)
+    assert abs(aborted - 0.3 * n) <= 5 * (n * 0.3 * 0.7) ** 0.5
+    assert statuses.count(200) == n - aborted
+    assert backend.total("/faulty") == n - aborted  # aborted requests never reach the backend
+
+
+def test_bad_profile_is_rejected_and_the_last_good_one_stays(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    controller_log = next(registry.parent.glob("controller-*.log"))
+    write_atomically(registry, registry_text([backend.addr], PROFILE.replace("300ms", "300")))
+    _wait_for_log(controller_log, "routes[2].timeout")
+    assert call(proxy, "GET", "/slow/3000")[0] == 504  # still the last good profile
+
+
+def _wait_for_log(path: Path, text: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} never logged:\n{path.read_text(errors='replace')}")
+
+
+def test_deadline_is_propagated_across_two_proxies_minus_elapsed(
+    request: pytest.FixtureRequest, backend: FlakyServer
+) -> None:
+    server_side = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=backend.addr)
+    client_side = start_isolated(request, LIGHTMESH_PROXY_STATIC_DESTINATIONS=f"web:80={server_side.inbound}")
+    status, body, _ = call(client_side, "GET", "/echo", {"lightmesh-deadline": "5000"})
+    assert status == 200
+    seen = int(json.loads(body)["lightmesh-deadline"])
+    assert 0 < seen <= 5000
+    status, _, error = call(client_side, "GET", "/slow/3000", {"lightmesh-deadline": "300"})
+    assert status == 504 and "deadline" in error
+    status, _, error = call(client_side, "GET", "/echo", {"lightmesh-deadline": "0"})
+    assert status == 504
+    assert backend.total("/echo") == 1  # the expired deadline was not forwarded at all
