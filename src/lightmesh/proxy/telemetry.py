@@ -15,7 +15,7 @@ import os
 import resource
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from lightmesh.core.latency import BOUNDS_MS, Histogram
 from lightmesh.core.stats import TcpStats
@@ -90,10 +90,13 @@ class MeshCollector:
     def __init__(self, http: list[HttpTable], tcp: list[TcpStats]) -> None:
         self.http = http
         self.tcp = tcp
+        self.extra: list[Callable[[], Iterator[Family]]] = []  # e.g. the identity's families
 
     def collect(self) -> Iterator[Family]:
         yield from self._http()
         yield from self._tcp()
+        for families in self.extra:
+            yield from families()
         yield from process_families()
 
     def _http(self) -> Iterator[Family]:
