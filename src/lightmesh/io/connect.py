@@ -8,8 +8,9 @@ connect that does not finish within the timeout becomes :class:`ConnectTimeout`
 With a :class:`ClientTls`, the connection is mutual TLS to a peer proxy: the
 handshake (within the same timeout) must succeed and the server's verified
 certificate must name exactly the identity discovery promised, else the request
-fails with a 502 saying what the server proved instead. Both failures are counted
-in ``ClientTls.errors``. The protocol gets the TLS connection as its transport.
+fails with a 502 saying what the server proved instead (or why the handshake failed:
+a peer proxy with another identity does not terminate TLS for our SNI but relays it
+to its application). Both failures are counted in ``ClientTls.errors``. The protocol gets the TLS connection as its transport.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ async def _open_tls(
         raise UpstreamError(str(exc)) from None
     except ssl.SSLError as exc:
         _count(tls, "handshake_failed")
-        raise UpstreamError(f"TLS handshake with {addr} failed: {exc.reason or exc}") from None
+        raise UpstreamError(
+            f"{addr} did not prove identity {tls.server_name}: TLS handshake failed ({exc.reason or exc})"
+        ) from None
     except BaseException:
         raw.abort()
         raise

@@ -94,7 +94,10 @@ def test_garbage_inside_a_valid_record_never_crashes(payload: bytes) -> None:
         (b"\x16\x03\x01\x00\x00", "record length"),
         (b"\x16\x03\x01\x00\x04\x02\x00\x00\x00", "not a ClientHello"),
         (build(sni(b"a") + sni(b"b")), "duplicate"),
-        (build(b"\x00\x00" + vec(2, vec(2, b"\x00" + vec(2, b"a") + b"\x00" + vec(2, b"b")))), "more than one"),
+        (
+            build(b"\x00\x00" + vec(2, vec(2, b"\x00" + vec(2, b"a") + b"\x00" + vec(2, b"b")))),
+            "more than one",
+        ),
         (build(b"\x00\x10" + vec(2, vec(2, b"\x00"))), "empty ALPN"),
         (b"\x16\x03\x01\x00\x04\x01\xff\xff\xff", "exceeds"),
     ],

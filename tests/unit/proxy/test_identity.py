@@ -27,7 +27,9 @@ BASE = dt.datetime(2026, 6, 1, tzinfo=dt.UTC).timestamp()
 class FakeController:
     """Signs CSRs with a real issuer; fails while ``failing`` is positive."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, lifetime: float = 100.0, identity: str = NAME) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, lifetime: float = 100.0, identity: str = NAME
+    ) -> None:
         self.loop = loop
         self.calls: list[float] = []
         self.failing = 0
@@ -49,7 +51,9 @@ class FakeController:
         if self.failing:
             self.failing -= 1
             raise CertifyError("controller unavailable")
-        leaf, chain, until = self.issuer.certify(self.identity, request.certificate_signing_request, self.now())
+        leaf, chain, until = self.issuer.certify(
+            self.identity, request.certificate_signing_request, self.now()
+        )
         response = pb.CertifyResponse(leaf_certificate=leaf, intermediate_certificates=chain)
         response.valid_until.FromDatetime(until)
         return response
@@ -144,7 +148,9 @@ async def test_backoff_is_capped(files: tuple[Path, Path]) -> None:
 
 
 async def test_a_certificate_for_another_identity_is_not_installed(files: tuple[Path, Path]) -> None:
-    controller = FakeController(asyncio.get_running_loop(), identity="evil.default.serviceaccount.identity.x.y")
+    controller = FakeController(
+        asyncio.get_running_loop(), identity="evil.default.serviceaccount.identity.x.y"
+    )
     identity = make(files, controller)
     with pytest.raises(pki.PkiError):  # the real issuer already refuses the mismatched CSR
         await identity.certify_once()
