@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 from pathlib import Path
 
@@ -110,7 +111,7 @@ async def test_failures_back_off_exponentially_and_say_how_long_is_left(
     task.cancel()
     calls = controller.calls
     assert calls[1] == pytest.approx(700, abs=1)
-    gaps = [b - a for a, b in zip(calls[1:], calls[2:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls[1:])]
     assert len(gaps) == 5
     for gap, base in zip(gaps, [1, 2, 4, 8, 16], strict=True):
         assert base * 0.5 <= gap <= base  # jittered exponential backoff
@@ -142,7 +143,7 @@ async def test_backoff_is_capped(files: tuple[Path, Path]) -> None:
     task = asyncio.create_task(identity.run())
     await asyncio.sleep(600)
     task.cancel()
-    gaps = [b - a for a, b in zip(controller.calls, controller.calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(controller.calls)]
     assert max(gaps) <= proxy_identity.BACKOFF_MAX
     assert not identity.valid
 
@@ -171,7 +172,7 @@ async def test_a_missing_token_file_is_a_clear_error(files: tuple[Path, Path]) -
     controller = FakeController(asyncio.get_running_loop())
     identity = make(files, controller)
     files[0].unlink()
-    with pytest.raises(CertifyError, match="cannot read .*token"):
+    with pytest.raises(CertifyError, match=r"cannot read .*token"):
         await identity.certify_once()
 
 
