@@ -65,6 +65,7 @@ class Mesh:
         server_identity: str | None = WEB,
         advertised: str | None = WEB,
         client_identity: str | None = CLIENT,
+        client_env: dict[str, str] | None = None,
     ) -> tuple[ProxyProcess, ProxyProcess]:
         """Start controller, server proxy and client proxy; returns ``(client, server)``."""
         server = ProxyProcess({})
@@ -76,7 +77,7 @@ class Mesh:
         }
         self.proxies.append(server)
         server.start()
-        client = ProxyProcess(self.proxy_env("client.default", client_identity))
+        client = ProxyProcess({**self.proxy_env("client.default", client_identity), **(client_env or {})})
         self.proxies.append(client)
         client.start()
         return client, server
