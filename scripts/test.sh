@@ -20,4 +20,11 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# sslyze checks the mesh TLS from outside (tests/integration/test_mtls_security.py). It pins an
+# older cryptography than lightmesh uses, so it lives in its own virtualenv.
+sslyze="${LIGHTMESH_TEST_SSLYZE:-/opt/sslyze/bin/sslyze}"
+if [ ! -x "$sslyze" ]; then
+  python3 -m venv "$(dirname "$(dirname "$sslyze")")"
+  "$(dirname "$sslyze")/pip" install -q --disable-pip-version-check sslyze
+fi
 python3 -m pytest -p no:cacheprovider "$@"

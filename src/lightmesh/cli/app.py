@@ -58,6 +58,9 @@ def controller(
     kubeconfig: str = typer.Option(
         "", help="kubeconfig for --source kubernetes (default: in-cluster, else $KUBECONFIG, ~/.kube/config)"
     ),
+    identity_dir: str = typer.Option(
+        "", help="serve Identity.Certify from this directory (see `lightmesh identity init`); empty: off"
+    ),
 ) -> None:
     """Run the controller: the Destination API for proxies, over a file registry or Kubernetes."""
     from lightmesh.cli.controller import run_controller
@@ -72,5 +75,11 @@ def controller(
             cluster_domain,
             source,
             Path(kubeconfig) if kubeconfig else None,
+            Path(identity_dir) if identity_dir else None,
         )
     )
+
+
+from lightmesh.cli.identity import identity_app  # noqa: E402  (registers `lightmesh identity`)
+
+app.add_typer(identity_app, name="identity")

@@ -1,8 +1,8 @@
 """``lightmesh controller``: validate the flags, set up logging, run the controller.
 
 Exit codes: 0 after a clean shutdown, 2 for invalid flags, an invalid or missing
-registry (every problem is printed) or an unusable Kubernetes configuration, 1 when a
-listener cannot be bound.
+registry (every problem is printed), an unusable Kubernetes configuration or an unusable
+identity directory, 1 when a listener cannot be bound.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from lightmesh import logs
-from lightmesh.controller.main import ControllerConfig, run
+from lightmesh.controller.main import ControllerConfig, IdentityError, run
 from lightmesh.controller.registry import RegistryError
 from lightmesh.controller.sources import SourceError
 from lightmesh.core.addr import parse_socket_addr
@@ -35,6 +35,7 @@ def _config(
     cluster_domain: str,
     source: str = "file",
     kubeconfig: Path | None = None,
+    identity_dir: Path | None = None,
 ) -> ControllerConfig:
     problems = []
     if source not in SOURCES:
@@ -61,6 +62,7 @@ def _config(
         cluster_domain,
         "kubernetes" if source == "kubernetes" else "file",
         kubeconfig,
+        identity_dir,
     )
 
 
@@ -73,13 +75,21 @@ def run_controller(
     cluster_domain: str,
     source: str = "file",
     kubeconfig: Path | None = None,
+    identity_dir: Path | None = None,
 ) -> int:
     if log_level.lower() not in LOG_LEVELS:
         print(f"lightmesh controller: --log-level: expected one of {', '.join(LOG_LEVELS)}", file=sys.stderr)
         return 2
     try:
         config = _config(
-            registry, proxy_api_addr, admin_addr, poll_interval, cluster_domain, source, kubeconfig
+            registry,
+            proxy_api_addr,
+            admin_addr,
+            poll_interval,
+            cluster_domain,
+            source,
+            kubeconfig,
+            identity_dir,
         )
     except ValueError as exc:
         print(f"lightmesh controller: {exc}", file=sys.stderr)
@@ -87,7 +97,7 @@ def run_controller(
     setup_logging(log_level)
     try:
         run(config)
-    except (RegistryError, SourceError) as exc:
+    except (RegistryError, SourceError, IdentityError) as exc:
         print(f"lightmesh controller: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -4,7 +4,8 @@
 default; a missing or invalid file raises ``RegistryError`` before anything listens) or
 the Kubernetes client configuration (``source="kubernetes"``; an unusable one raises
 ``SourceError``). It then serves on one event loop (uvloop when installed): the
-Destination service (grpclib) on ``proxy_api_addr``, the admin listener on ``admin_addr``
+Destination service (grpclib) on ``proxy_api_addr`` (with ``Identity.Certify`` on the same
+server when ``identity_dir`` is set), the admin listener on ``admin_addr``
 and the source's loop (file reloads, or Kubernetes list-and-watch). ``/ready`` turns 200
 once both listeners are bound and the source has synced. SIGTERM or SIGINT stops it:
 readiness drops, listeners close, open streams are cancelled (grpclib ends them with a
@@ -19,7 +20,7 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from grpclib.server import Server
 
@@ -34,6 +35,7 @@ from lightmesh.core.addr import SocketAddr
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN
 
 if TYPE_CHECKING:
+    from lightmesh.controller.identity.service import IdentityService
     from lightmesh.controller.sources.kubernetes import KubernetesSource
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 5.0
 DEFAULT_PROXY_API_ADDR = SocketAddr("127.0.0.1", 8086)
 DEFAULT_ADMIN_ADDR = SocketAddr("127.0.0.1", 9990)
+
+
+class IdentityError(ValueError):
+    """The identity directory cannot be used; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,7 @@ class ControllerConfig:
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
     source: Literal["file", "kubernetes"] = "file"
     kubeconfig: Path | None = None  # None: in-cluster, else $KUBECONFIG or ~/.kube/config
+    identity_dir: Path | None = None  # None: no identity service
 
 
 class Controller:
@@ -77,6 +84,35 @@ class Controller:
             )
         self.metrics = make_registry(self.stats, self.directory, self.source.name)
         self.listening = False
+        self.identity: IdentityService | None = None
+
+    def load_identity(self) -> None:
+        """Load the identity directory: ``IdentityError`` when it cannot be used."""
+        directory = self.config.identity_dir
+        if directory is None:
+            return
+        from lightmesh.controller.identity.pki import PkiError
+        from lightmesh.controller.identity.service import IdentityService, utc_now
+        from lightmesh.controller.identity.store import IssuerFiles
+        from lightmesh.controller.identity.tokens import BootstrapTokens
+
+        try:
+            issuer = IssuerFiles(directory)
+            loaded = issuer.load(utc_now())
+        except FileNotFoundError as exc:
+            raise IdentityError(
+                f"--identity-dir {directory}: missing {exc.filename} (create the files with "
+                f"`lightmesh identity init --dir {directory}`)"
+            ) from None
+        except (OSError, ValueError, PkiError) as exc:
+            raise IdentityError(f"--identity-dir {directory}: {exc}") from None
+        self.identity = IdentityService(issuer, BootstrapTokens(directory))
+        log.info(
+            "identity service: issuer %s (until %s), trust domain %s",
+            loaded.cert.subject.rfc4514_string(),
+            loaded.not_after.isoformat(),
+            issuer.config.trust_domain,
+        )
 
     def load(self) -> None:
         """Load the source: ``RegistryError`` for a registry that cannot be used (also when
@@ -106,7 +142,12 @@ class Controller:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        grpc = Server([DestinationService(self.directory, self.stats, cfg.cluster_domain, self.profiles)])
+        services: list[Any] = [
+            DestinationService(self.directory, self.stats, cfg.cluster_domain, self.profiles)
+        ]
+        if self.identity is not None:
+            services.append(self.identity)
+        grpc = Server(services)
         admin: asyncio.Server | None = None
         grpc_started = False
         source_task = asyncio.create_task(self.source.run(self.directory))
@@ -140,10 +181,12 @@ def run(config: ControllerConfig) -> None:
     """Load the discovery source, then serve until SIGTERM/SIGINT.
 
     Raises ``RegistryError`` when the registry cannot be used, ``SourceError`` when the
-    Kubernetes configuration cannot, ``OSError`` when a listener cannot be bound.
+    Kubernetes configuration cannot, ``IdentityError`` when the identity directory cannot,
+    ``OSError`` when a listener cannot be bound.
     """
     controller = Controller(config)
     controller.load()
+    controller.load_identity()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux

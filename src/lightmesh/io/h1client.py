@@ -24,6 +24,7 @@ from lightmesh.io.connect import open_connection
 from lightmesh.io.pool import EndpointPool
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
+from lightmesh.io.tlsconfig import ALPN_HTTP1
 from lightmesh.protocol import http1
 from lightmesh.protocol.http1 import Framing
 from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, Headers, Request, Response
@@ -313,7 +314,8 @@ class Pool(EndpointPool):
         return None
 
     async def _connect(self) -> H1Client:
-        _, conn = await open_connection(self.addr, lambda: H1Client(self), self.connect_timeout)
+        tls = self.client_tls(ALPN_HTTP1)
+        _, conn = await open_connection(self.addr, lambda: H1Client(self), self.connect_timeout, tls)
         return conn
 
     def release(self, conn: H1Client) -> None:

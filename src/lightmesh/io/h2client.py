@@ -29,6 +29,7 @@ from lightmesh.io.connect import open_connection
 from lightmesh.io.h2conn import H2Body, H2Peer, StreamGone
 from lightmesh.io.pool import EndpointPool
 from lightmesh.io.sweep import Sweeper
+from lightmesh.io.tlsconfig import ALPN_H2
 from lightmesh.protocol import grpc, h2msg
 from lightmesh.protocol import h2frames as fr
 from lightmesh.protocol.h2codec import H2Codec, H2Error
@@ -323,7 +324,8 @@ class H2Pool(EndpointPool):
 
     async def _open(self) -> H2Client:
         try:
-            _, conn = await open_connection(self.addr, lambda: H2Client(self), self.connect_timeout)
+            tls = self.client_tls(ALPN_H2)
+            _, conn = await open_connection(self.addr, lambda: H2Client(self), self.connect_timeout, tls)
         finally:
             self._connecting = None
         self.conns.append(conn)

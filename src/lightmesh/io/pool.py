@@ -4,16 +4,29 @@
 sweeper its connections report to, the connect and idle timeouts, the endpoint's
 default authority (``host:port``) and its peak-EWMA load, which the balancer reads
 and each pool's ``send`` updates around every request.
+
+An endpoint that is a meshed proxy with a known identity (``server_id``) is dialled
+with mutual TLS when the proxy has an identity of its own (``tls_source``): each new
+connection takes the current client context, so a certificate refresh reaches new
+connections while existing ones keep theirs.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.ewma import PeakEwma
 from lightmesh.core.stats import TcpStats
+from lightmesh.io.connect import ClientTls
 from lightmesh.io.sweep import Sweeper
+
+
+class TlsSource(Protocol):
+    def client_tls(self, server_name: str, alpn: str) -> ClientTls:
+        """Client TLS for a server that must prove ``server_name``; ``ProxyError`` when impossible."""
+        ...
 
 
 class EndpointPool:
@@ -33,3 +46,11 @@ class EndpointPool:
         self.idle_timeout = idle_timeout
         self.load = PeakEwma(self.loop.time())  # the balancer's cost for this endpoint
         self.authority = str(addr).encode()  # when a request names none
+        self.tls_source: TlsSource | None = None  # this proxy's identity, when it has one
+        self.server_id: str | None = None  # the identity the endpoint must prove (from discovery)
+
+    def client_tls(self, alpn: str) -> ClientTls | None:
+        """Mutual TLS for a new connection, or ``None`` for plaintext."""
+        if self.server_id is None or self.tls_source is None:
+            return None
+        return self.tls_source.client_tls(self.server_id, alpn)

@@ -8,6 +8,15 @@ addresses (including ``SO_ORIGINAL_DST``), then buffers the first bytes until
 the listener's TCP forwarder. Ports on the opaque list skip detection, so
 server-speaks-first protocols work, and detection gives up after ``detect_timeout``
 and continues as TCP.
+
+Mesh TLS (a listener with ``mesh`` set, the inbound one when the proxy has an
+identity): a TLS ClientHello is buffered until complete (``protocol.tlshello``); if
+its SNI is this proxy's own identity the connection is terminated here with mutual
+TLS (:class:`~lightmesh.io.tls.TlsConnection`, client certificate required) and the
+plaintext is detected again by a new :class:`Detect` whose connection facts carry
+``tls`` and the client's identity (ALPN ``lightmesh.opaque`` goes straight to the TCP
+forwarder). TLS for any other name, or that is not a well-formed ClientHello, is
+relayed as opaque TCP. Before the proxy has a certificate, mesh TLS is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable
+from typing import Protocol as TypingProtocol
 from typing import cast
 
 from lightmesh.core.addr import SocketAddr
@@ -23,14 +34,26 @@ from lightmesh.io.context import ServerContext
 from lightmesh.io.h1server import H1Server
 from lightmesh.io.h2server import H2Server
 from lightmesh.io.orig_dst import original_dst
+from lightmesh.io.tls import TlsConnection, TlsRefused, peer_dns_names
+from lightmesh.io.tlsconfig import ALPN_OPAQUE
 from lightmesh.protocol.detect import Protocol, detect
 from lightmesh.protocol.messages import ConnInfo
+from lightmesh.protocol.tlshello import NotClientHello, parse_client_hello
 
 log = logging.getLogger(__name__)
 
 # Given the connection facts, the detected protocol, the transport and the bytes read
 # so far, take over the socket (a TCP relay).
 TcpHandler = Callable[[ConnInfo, Protocol, asyncio.Transport, bytes, float], None]
+
+
+class MeshServer(TypingProtocol):
+    """This proxy's identity, as the inbound listener needs it to terminate mesh TLS."""
+
+    name: str
+    inbound_errors: dict[str, int]
+
+    def server_context(self) -> ssl.SSLContext | None: ...
 
 
 class Listener:
@@ -48,6 +71,7 @@ class Listener:
         self.opaque_ports = opaque_ports
         self.detect_timeout = detect_timeout
         self.server: asyncio.Server | None = None
+        self.mesh: MeshServer | None = None  # terminate mesh TLS for this identity
 
     async def start(self, addr: SocketAddr, backlog: int = 1024) -> asyncio.Server:
         loop = asyncio.get_running_loop()
@@ -64,18 +88,25 @@ class Listener:
 
 
 class Detect(asyncio.Protocol):
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: Listener, secured: ConnInfo | None = None, started: float = 0.0) -> None:
         self.listener = listener
         self.transport: asyncio.Transport | None = None
-        self.conn: ConnInfo | None = None
+        self.conn: ConnInfo | None = secured  # given: the plaintext of a terminated mesh TLS connection
         self.buffer = b""
         self.deadline: float | None = None
-        self.started = 0.0
+        self.started = started
         self.done = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         ctx = self.listener.ctx
+        if self.conn is not None:
+            if transport.get_extra_info("ssl_object").selected_alpn_protocol() == ALPN_OPAQUE:
+                self._handoff(Protocol.OPAQUE)
+                return
+            self.deadline = ctx.loop.time() + self.listener.detect_timeout
+            ctx.sweeper.add(self)
+            return
         self.started = ctx.loop.time()
         ctx.stats.open()
         sock: socket.socket = transport.get_extra_info("socket")
@@ -94,7 +125,9 @@ class Detect(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         found = detect(self.buffer)
-        if found is not None:
+        if found is Protocol.TLS and self.listener.mesh is not None and not self.conn.tls:  # type: ignore[union-attr]
+            self._mesh_tls(self.listener.mesh)
+        elif found is not None:
             self._handoff(found)
 
     def eof_received(self) -> bool:
@@ -112,6 +145,54 @@ class Detect(asyncio.Protocol):
     def expire(self) -> None:
         log.debug("protocol detection timed out for %s; continuing as TCP", self.conn and self.conn.peer)
         self._handoff(Protocol.OPAQUE)
+
+    def _mesh_tls(self, mesh: MeshServer) -> None:
+        try:
+            hello = parse_client_hello(self.buffer)
+        except NotClientHello:
+            self._handoff(Protocol.TLS)
+            return
+        if hello is None:
+            return  # wait for the rest of the ClientHello (detection timeout applies)
+        if hello.server_name != mesh.name:
+            self._handoff(Protocol.TLS)  # TLS for someone else: relay it untouched
+            return
+        context = mesh.server_context()
+        transport = self.transport
+        assert transport is not None
+        if context is None:
+            mesh.inbound_errors["no_identity"] = mesh.inbound_errors.get("no_identity", 0) + 1
+            peer = self.conn and self.conn.peer
+            log.info("refusing mesh TLS from %s: this proxy has no valid certificate", peer)
+            transport.abort()
+            return
+        self.done = True
+        self.listener.ctx.sweeper.discard(self)
+        tls = TlsConnection(
+            context, True, self._secured, self._tls_failed, handshake_timeout=self.listener.detect_timeout
+        )
+        tls.connection_made(transport)
+        transport.set_protocol(tls)
+        tls.data_received(self.buffer)
+
+    def _secured(self, tls: TlsConnection) -> None:
+        names = peer_dns_names(tls)
+        if len(names) != 1:
+            raise TlsRefused(f"the client certificate names {len(names)} identities, not one")
+        conn = self.conn
+        assert conn is not None
+        secured = ConnInfo(conn.direction, conn.peer, conn.local, conn.orig_dst, tls=True, peer_id=names[0])
+        inner = Detect(self.listener, secured, self.started)
+        tls.set_protocol(inner)
+        inner.connection_made(tls)
+
+    def _tls_failed(self, exc: BaseException) -> None:
+        mesh, ctx = self.listener.mesh, self.listener.ctx
+        if mesh is not None:
+            mesh.inbound_errors["handshake_failed"] = mesh.inbound_errors.get("handshake_failed", 0) + 1
+        log.info("mesh TLS from %s failed: %s", self.conn and self.conn.peer, exc)
+        elapsed = (ctx.loop.time() - self.started) * 1000.0
+        ctx.stats.close(elapsed, len(self.buffer), 0, "failure")
 
     def _handoff(self, protocol: Protocol) -> None:
         if self.done:

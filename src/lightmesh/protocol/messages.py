@@ -46,9 +46,12 @@ class Body(Protocol):
 
 
 class ConnInfo:
-    """Where a request came from: the accepted connection's addresses and mesh facts."""
+    """Where a request came from: the accepted connection's addresses and mesh facts.
 
-    __slots__ = ("direction", "local", "orig_dst", "peer", "redirected", "tls")
+    ``tls`` is true for a mesh TLS connection this proxy terminated; ``peer_id`` is then
+    the client's proven identity, and ``id_labels`` its metric labels."""
+
+    __slots__ = ("direction", "id_labels", "local", "orig_dst", "peer", "peer_id", "redirected", "tls")
 
     def __init__(
         self,
@@ -57,6 +60,7 @@ class ConnInfo:
         local: tuple[str, int],
         orig_dst: tuple[str, int] | None = None,
         tls: bool = False,
+        peer_id: str | None = None,
     ) -> None:
         self.direction = direction
         self.peer = peer
@@ -64,6 +68,8 @@ class ConnInfo:
         self.orig_dst = orig_dst
         self.redirected = orig_dst is not None and orig_dst != local
         self.tls = tls
+        self.peer_id = peer_id
+        self.id_labels: tuple[tuple[str, str], ...] = (("client_id", peer_id),) if peer_id else ()
 
 
 class Request:

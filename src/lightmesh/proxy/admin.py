@@ -7,11 +7,15 @@ It is an ordinary Service served by the same HTTP/1 server as the data plane.
 * ``GET /live``: 200 while the process runs its event loop.
 * ``GET /proxy-log-level``; ``PUT /proxy-log-level`` with a level in the body.
 * ``POST /shutdown``: begins a graceful shutdown, only when enabled by config.
+* ``GET /identity``: the proxy's certificate as JSON (identity, issuer, not_before,
+  not_after, serial); 404 when identity is off, 503 before the first certificate.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 from lightmesh import logs
 from lightmesh.protocol.messages import BytesBody, Headers, Request, Response
@@ -31,10 +35,12 @@ class AdminService:
         metrics: MeshCollector,
         is_ready: Callable[[], bool],
         shutdown: Callable[[], None] | None,
+        identity: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.metrics = metrics
         self.is_ready = is_ready
         self.shutdown = shutdown
+        self.identity = identity
 
     async def __call__(self, request: Request) -> Response:
         path = request.path.split(b"?", 1)[0]
@@ -49,7 +55,18 @@ class AdminService:
             return await self._log_level(request)
         if path == b"/shutdown":
             return self._shutdown(method)
-        return _reply(404, "not found; try /metrics, /ready, /live, /proxy-log-level, /shutdown")
+        if path == b"/identity" and method in (b"GET", b"HEAD"):
+            return self._identity()
+        return _reply(404, "not found; try /metrics, /ready, /live, /proxy-log-level, /shutdown, /identity")
+
+    def _identity(self) -> Response:
+        if self.identity is None:
+            return _reply(404, "identity is off (LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME is not set)")
+        info = self.identity()
+        if info is None:
+            return _reply(503, "no certificate yet")
+        body = json.dumps(info).encode() + b"\n"
+        return Response(200, [(b"content-type", b"application/json")], BytesBody(body))
 
     async def _log_level(self, request: Request) -> Response:
         if request.method in (b"GET", b"HEAD"):

@@ -15,6 +15,7 @@ from typing import Any
 
 from lightmesh.core.addr import SocketAddr, parse_ports, parse_socket_addr, parse_static_destinations
 from lightmesh.core.durations import parse_duration
+from lightmesh.core.identity import check_identity
 
 PREFIX = "LIGHTMESH_PROXY_"
 _LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
@@ -34,6 +35,14 @@ def _namespace(text: str) -> str:
     if not _LABEL.fullmatch(value):
         raise ValueError(f"invalid namespace {text!r}: lower-case letters, digits and '-', at most 63")
     return value
+
+
+def _optional_identity(text: str) -> str | None:
+    return check_identity(text) if text.strip() else None
+
+
+def _optional_path(text: str) -> str | None:
+    return text.strip() or None
 
 
 def _bool(text: str) -> bool:
@@ -119,6 +128,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("shutdown_grace_period", "120s", parse_duration, "how long in-flight work may finish on SIGTERM"),
     Setting("admin_shutdown", "false", _bool, "allow POST /shutdown on the admin listener"),
+    Setting(
+        "identity_local_name",
+        "",
+        _optional_identity,
+        "this workload's identity (<sa>.<ns>.serviceaccount.identity.<controller-ns>.<trust-domain>); "
+        "empty: no identity, no mTLS",
+    ),
+    Setting("identity_token_file", "", _optional_path, "file holding the token that proves the identity"),
+    Setting("identity_trust_anchors", "", _optional_path, "PEM file of the trust anchors (the trust bundle)"),
+    Setting(
+        "identity_addr",
+        "",
+        _optional_addr,
+        "the identity service (host:port); empty: the controller address",
+    ),
 )
 
 
@@ -144,6 +168,14 @@ class ProxyConfig:
     outbound_failfast_timeout: float
     shutdown_grace_period: float
     admin_shutdown: bool
+    identity_local_name: str | None = None
+    identity_token_file: str | None = None
+    identity_trust_anchors: str | None = None
+    identity_addr: SocketAddr | None = None
+
+    @property
+    def identity_service_addr(self) -> SocketAddr | None:
+        return self.identity_addr or self.controller_addr
 
 
 def load(env: Mapping[str, str], overrides: Mapping[str, str] | None = None) -> ProxyConfig:
@@ -160,6 +192,25 @@ def load(env: Mapping[str, str], overrides: Mapping[str, str] | None = None) -> 
             problems.append(f"{setting.env}={raw!r}: {exc}")
     unknown = sorted(k for k in env if k.startswith(PREFIX) and k not in {s.env for s in SETTINGS})
     problems.extend(f"{name}: unknown setting (see docs/proxy.md)" for name in unknown)
+    if not problems:
+        problems.extend(_identity_problems(values))
     if problems:
         raise ConfigError("invalid proxy configuration:\n  " + "\n  ".join(problems))
     return ProxyConfig(**values)
+
+
+def _identity_problems(values: Mapping[str, Any]) -> list[str]:
+    """With an identity, the proxy also needs its token, the trust bundle and the service."""
+    if values["identity_local_name"] is None:
+        return []
+    problems = [
+        f"{PREFIX}{name.upper()} is required when {PREFIX}IDENTITY_LOCAL_NAME is set"
+        for name in ("identity_token_file", "identity_trust_anchors")
+        if values[name] is None
+    ]
+    if values["identity_addr"] is None and values["controller_addr"] is None:
+        problems.append(
+            f"{PREFIX}IDENTITY_ADDR or {PREFIX}CONTROLLER_ADDR is required when "
+            f"{PREFIX}IDENTITY_LOCAL_NAME is set"
+        )
+    return problems

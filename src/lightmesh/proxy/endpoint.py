@@ -5,6 +5,10 @@
 connection, and one multiplexed HTTP/2 pool per address (each stream carries its
 own ``:authority``). A request goes upstream in the protocol its client spoke.
 It also opens raw TCP connections for tunnels.
+
+With an identity of its own (``tls_source``), the connector dials every endpoint
+whose identity discovery reported (:meth:`Connector.set_identity`) with mutual TLS,
+requiring that identity from the server.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import open_connection
 from lightmesh.io.h1client import Pool
 from lightmesh.io.h2client import H2Pool, NotHttp2
+from lightmesh.io.pool import EndpointPool, TlsSource
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
 from lightmesh.protocol.messages import NO_BODY, Request, Response
@@ -30,6 +35,26 @@ class Connector:
         self.pool_idle_timeout = pool_idle_timeout
         self.pools: dict[tuple[SocketAddr, bytes | None], Pool] = {}
         self.h2_pools: dict[SocketAddr, H2Pool] = {}
+        self.tls_source: TlsSource | None = None
+        self.identities: dict[SocketAddr, str] = {}  # endpoints that must prove an identity
+
+    def set_identity(self, addr: SocketAddr, identity: str | None) -> None:
+        """The identity ``addr`` must prove (``None``: plaintext); applies to new connections."""
+        if self.identities.get(addr) == identity:
+            return
+        if identity is None:
+            del self.identities[addr]
+        else:
+            self.identities[addr] = identity
+        for key, pool in self.pools.items():
+            if key[0] == addr:
+                pool.server_id = identity
+        if addr in self.h2_pools:
+            self.h2_pools[addr].server_id = identity
+
+    def _secure(self, pool: EndpointPool) -> None:
+        pool.tls_source = self.tls_source
+        pool.server_id = self.identities.get(pool.addr)
 
     def pool(self, addr: SocketAddr, authority: bytes | None) -> Pool:
         key = (addr, authority)
@@ -38,6 +63,7 @@ class Connector:
             pool = self.pools[key] = Pool(
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
             )
+            self._secure(pool)
         return pool
 
     def h2_pool(self, addr: SocketAddr) -> H2Pool:
@@ -46,6 +72,7 @@ class Connector:
             pool = self.h2_pools[addr] = H2Pool(
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
             )
+            self._secure(pool)
         return pool
 
     async def send_http2(self, pool: H2Pool, request: Request) -> Response:

@@ -5,6 +5,10 @@ port the connection was originally sent to (iptables redirect). With neither, th
 proxy cannot know where the application listens and answers 502 saying so.
 HTTP/2 requests go on as HTTP/2, except HTTP/1 requests another lightmesh proxy
 carried over HTTP/2 (``lightmesh-orig-proto``), which are restored to HTTP/1.
+
+Every request loses any ``lightmesh-client-id`` header its client sent; a request that
+arrived over mesh TLS gets one naming the client's proven identity, and its metrics
+carry it as ``client_id``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,21 @@ from lightmesh.proxy import orig_proto
 from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.layers.deadline import forward_deadline
 from lightmesh.proxy.service import Request, Response
+
+CLIENT_ID = b"lightmesh-client-id"
+
+
+def set_client_id(request: Request) -> None:
+    """Drop a client-sent ``lightmesh-client-id``; name the proven client, if any."""
+    headers = request.headers
+    for name, _ in headers:
+        if name == CLIENT_ID:
+            request.headers = headers = [field for field in headers if field[0] != CLIENT_ID]
+            break
+    conn = request.conn
+    if conn is not None and conn.peer_id is not None:
+        headers.append((CLIENT_ID, conn.peer_id.encode()))
+        request.dst_labels = conn.id_labels
 
 
 def inbound_target(forward: SocketAddr | None, conn: ConnInfo | None) -> SocketAddr:
@@ -37,6 +56,7 @@ class InboundForwarder:
         self.connector = connector
 
     def __call__(self, request: Request) -> Awaitable[Response]:
+        set_client_id(request)
         target = inbound_target(self.forward, request.conn)
         if request.deadline is not None:
             forward_deadline(request, asyncio.get_running_loop().time())

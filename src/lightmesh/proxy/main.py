@@ -6,7 +6,11 @@ a profile: route -> timeout -> fault -> retry, back to the router) -> balancer
 (failure accrual) -> endpoint pools. Inbound: server -> metrics -> errors -> deadline
 -> forwarder. Both listeners relay what is not
 HTTP as TCP. The admin listener serves the
-counters at scrape time. After start-up, ``gc.freeze()`` moves the start-up objects
+counters at scrape time. With an identity (``LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME``) a
+:class:`~lightmesh.proxy.identity.LocalIdentity` task keeps a certificate; the
+outbound connector dials meshed endpoints with mTLS, the inbound listener terminates
+mesh TLS for the proxy's own name, and the proxy is ready only while it holds a
+valid certificate. After start-up, ``gc.freeze()`` moves the start-up objects
 out of the collector's way.
 
 Shutdown (SIGTERM, SIGINT or admin ``/shutdown``): stop accepting, mark every
@@ -23,6 +27,8 @@ import gc
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.stats import TcpStats
@@ -44,6 +50,9 @@ from lightmesh.proxy.routestats import BalancerStates
 from lightmesh.proxy.service import Service, stack
 from lightmesh.proxy.tcp import TargetFn, TcpForwarder
 from lightmesh.proxy.telemetry import HttpTable, MeshCollector
+
+if TYPE_CHECKING:
+    from lightmesh.proxy.identity import LocalIdentity
 
 log = logging.getLogger("lightmesh.proxy")
 
@@ -68,9 +77,32 @@ class Proxy:
         self.router: OutboundRouter | None = None
         self.sides: list[Side] = []
         self.admin: Listener | None = None
+        self.identity: LocalIdentity | None = None
+        self._identity_task: asyncio.Task[None] | None = None
+
+    def is_ready(self) -> bool:
+        return self.ready and (self.identity is None or self.identity.valid)
+
+    def _start_identity(self) -> None:
+        cfg = self.config
+        if cfg.identity_local_name is None:
+            return
+        from lightmesh.proxy.identity import GrpcCertifier, LocalIdentity  # cryptography only when needed
+
+        addr = cfg.identity_service_addr
+        assert addr is not None and cfg.identity_token_file and cfg.identity_trust_anchors
+        self.identity = LocalIdentity(
+            cfg.identity_local_name,
+            Path(cfg.identity_token_file),
+            Path(cfg.identity_trust_anchors),
+            GrpcCertifier(addr),
+        )
+        self.metrics.extra.append(self.identity.families)
+        self._identity_task = asyncio.get_running_loop().create_task(self.identity.run())
 
     async def start(self) -> None:
         cfg = self.config
+        self._start_identity()
         out_conn = Connector(
             self.tcp_stats["outbound", "dst"],
             self.sweeper,
@@ -80,6 +112,7 @@ class Proxy:
         in_conn = Connector(
             self.tcp_stats["inbound", "dst"], self.sweeper, cfg.inbound_connect_timeout, cfg.pool_idle_timeout
         )
+        out_conn.tls_source = self.identity
         own = {cfg.outbound_listen_addr, cfg.inbound_listen_addr}
         discovery = None
         if cfg.controller_addr is not None:
@@ -113,11 +146,13 @@ class Proxy:
                 lambda conn: inbound_target(cfg.inbound_forward, conn),
             ),
         ]
+        self.sides[1].listener.mesh = self.identity
         own.update(side.listener.bound for side in self.sides)
         shutdown = self.stop if cfg.admin_shutdown else None
+        identity_info = self.identity.info if self.identity is not None else None
         admin_ctx = ServerContext(
             "admin",
-            AdminService(self.metrics, lambda: self.ready, shutdown),
+            AdminService(self.metrics, self.is_ready, shutdown, identity_info),
             TcpStats("admin", "src"),
             self.sweeper,
             header_timeout=cfg.header_read_timeout,
@@ -127,7 +162,8 @@ class Proxy:
         await self.admin.start(cfg.admin_listen_addr)
         self.ready = True
         log.info(
-            "proxy ready: outbound %s, inbound %s -> %s, admin %s",
+            "proxy %s: outbound %s, inbound %s -> %s, admin %s",
+            "started, ready once certified" if self.identity is not None else "ready",
             self.sides[0].listener.bound,
             self.sides[1].listener.bound,
             cfg.inbound_forward or "original destination",
@@ -185,6 +221,12 @@ class Proxy:
             side.connector.close()
         if self.router is not None:
             self.router.close()
+        if self._identity_task is not None:
+            self._identity_task.cancel()
+            assert self.identity is not None
+            close = getattr(self.identity.certifier, "close", None)
+            if close is not None:
+                close()
         if self.admin is not None and self.admin.server is not None:
             self.admin.server.close()
         self.sweeper.close()

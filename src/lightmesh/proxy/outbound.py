@@ -12,6 +12,10 @@ endpoints in a :class:`~lightmesh.proxy.balance.Balancer`. Where they come from:
 * else DNS (or an IP literal), refreshed every ``dns_ttl`` in the background,
   keeping the last answer when a refresh fails.
 
+Endpoints the controller gives an identity are reached over mutual TLS when this
+proxy has one (:class:`~lightmesh.proxy.endpoint.Connector`); their series carry it
+as ``server_id``.
+
 A destination with no endpoints holds requests (at most ``MAX_WAITING``) for up to
 the fail-fast timeout; if none arrive it fails fast: 503 at once until endpoints
 return. Destinations unused for ``IDLE_EVICT`` seconds are dropped (their
@@ -51,7 +55,7 @@ from lightmesh.proxy.routestats import RouteTable
 from lightmesh.proxy.service import Request, Response, Service, stack
 
 if TYPE_CHECKING:
-    from lightmesh.proxy.discovery import DestinationClient, ProfileWatch, Watch
+    from lightmesh.proxy.discovery import DestinationClient, Endpoint, ProfileWatch, Watch
 
 log = logging.getLogger(__name__)
 MAX_DESTINATIONS = 10_000
@@ -270,10 +274,7 @@ class OutboundRouter:
     def _endpoints_changed(self, dest: Destination, watch: Watch) -> None:
         addrs = watch.addrs
         dest.balancer.meshed = bool(addrs) and all(ep.h2 for ep in watch.endpoints.values())
-        dest.balancer.labels = {
-            ep.addr: tuple(sorted((f"dst_{key}", value) for key, value in ep.labels.items()))
-            for ep in watch.endpoints.values()
-        }
+        dest.balancer.labels = {ep.addr: self._labels(ep) for ep in watch.endpoints.values()}
         if addrs != dest.balancer.addrs:
             dest.balancer.update(addrs)
             self._check_loop(dest)
@@ -282,6 +283,16 @@ class OutboundRouter:
             if dest.ready is not None:
                 dest.ready.set()
                 dest.ready = None
+
+    def _labels(self, ep: Endpoint) -> tuple[tuple[str, str], ...]:
+        """The endpoint's ``dst_*`` labels, and ``server_id`` (last) when it is reached over mTLS."""
+        labels = tuple(sorted((f"dst_{key}", value) for key, value in ep.labels.items()))
+        mtls = self.connector.tls_source is not None and ep.identity is not None
+        self.connector.set_identity(ep.addr, ep.identity if mtls else None)
+        if mtls:
+            assert ep.identity is not None
+            labels += (("server_id", ep.identity),)
+        return labels
 
     async def _wait_for_endpoints(self, dest: Destination) -> None:
         """Hold a request for endpoints up to the fail-fast timeout; then fail fast until they come."""

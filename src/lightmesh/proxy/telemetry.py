@@ -90,7 +90,7 @@ class MeshCollector:
     def __init__(self, http: list[HttpTable], tcp: list[TcpStats]) -> None:
         self.http = http
         self.tcp = tcp
-        self.extra: list[Callable[[], Iterable[Family]]] = []  # more families (routes, balancers)
+        self.extra: list[Callable[[], Iterable[Family]]] = []  # routes, balancers, identity
 
     def collect(self) -> Iterator[Family]:
         yield from self._http()

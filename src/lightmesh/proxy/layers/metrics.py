@@ -2,7 +2,9 @@
 
 ``request_total`` is counted once the request was routed and answered (or failed),
 so outbound series carry the chosen endpoint's ``dst_*`` labels (from the
-controller's endpoint metadata). The response is recorded when it has been fully
+controller's endpoint metadata), and ``server_id`` last when the endpoint is reached
+over mesh TLS, which makes the series ``tls="true"``; inbound series of mesh TLS
+connections carry ``client_id``. The response is recorded when it has been fully
 sent (``Response.on_end``), so its classification sees the end of the stream: a
 body that breaks midway is a failure even after a 200, and a ``grpc-status``
 trailer decides for gRPC.
@@ -34,9 +36,10 @@ def metrics_layer(table: HttpTable) -> Layer:
             try:
                 response = await inner(request)
             finally:  # counted once routed, so the request carries its endpoint's labels
-                conn = request.conn
-                tls = conn.tls if conn is not None else False
-                stats = table.get(request.authority, tls, request.dst_labels)
+                conn, labels = request.conn, request.dst_labels
+                # inbound: the client's connection was mesh TLS; outbound: the endpoint's is
+                tls = (conn is not None and conn.tls) or (bool(labels) and labels[-1][0] == "server_id")
+                stats = table.get(request.authority, tls, labels)
                 stats.requests += 1
             latency_ms = (_clock() - start) * 1000.0
             response.add_end_callback(_Recorder(stats, latency_ms))
