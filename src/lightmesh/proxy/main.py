@@ -1,10 +1,12 @@
 """``lightmesh proxy``: assemble the stacks, bind the listeners, run until told to stop.
 
-Outbound: server (detect, HTTP/1 or HTTP/2) -> metrics -> errors -> [deadline,
+Outbound: server (detect, HTTP/1 or HTTP/2) -> tap -> metrics -> errors -> [deadline,
 HTTP/2 only] -> router (destination, balancer) -> endpoint pools. Inbound: server
--> metrics -> errors -> [deadline] -> forwarder. Both listeners relay what is not
-HTTP as TCP. The admin listener serves the
-counters at scrape time. After start-up, ``gc.freeze()`` moves the start-up objects
+-> tap -> metrics -> errors -> [deadline] -> forwarder. Both listeners relay what is not
+HTTP as TCP. The admin listener serves the counters at scrape time; the tap
+listener (gRPC) serves ``Tap.Observe`` to the controller and the CLI. With a
+controller configured, the proxy announces itself to it (service, pod, admin and
+tap addresses). After start-up, ``gc.freeze()`` moves the start-up objects
 out of the collector's way.
 
 Shutdown (SIGTERM, SIGINT or admin ``/shutdown``): stop accepting, mark every
@@ -20,7 +22,9 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.stats import TcpStats
@@ -36,11 +40,17 @@ from lightmesh.proxy.inbound import InboundForwarder, inbound_target
 from lightmesh.proxy.layers.deadline import deadline_layer
 from lightmesh.proxy.layers.errors import errors_layer
 from lightmesh.proxy.layers.metrics import metrics_layer
+from lightmesh.proxy.layers.tap import TapHub, tap_layer
 from lightmesh.proxy.outbound import OutboundRouter
 from lightmesh.proxy.resolve import StaticDnsResolver
 from lightmesh.proxy.service import Service, stack
 from lightmesh.proxy.tcp import TargetFn, TcpForwarder
 from lightmesh.proxy.telemetry import HttpTable, MeshCollector
+
+if TYPE_CHECKING:
+    from grpclib.server import Server
+
+    from lightmesh.proxy.announce import Announcer
 
 log = logging.getLogger("lightmesh.proxy")
 
@@ -65,6 +75,13 @@ class Proxy:
         self.router: OutboundRouter | None = None
         self.sides: list[Side] = []
         self.admin: Listener | None = None
+        self.pod = config.pod or socket.gethostname()
+        own = {"namespace": config.namespace, "pod": self.pod}
+        if config.service:
+            own["service"] = config.service
+        self.taps = TapHub(own, config.tap_redact_headers, config.inbound_forward)
+        self.tap_server: Server | None = None
+        self.announcer: Announcer | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -92,11 +109,14 @@ class Proxy:
             cfg.outbound_failfast_timeout,
         )
         forwarder = InboundForwarder(cfg.inbound_forward, in_conn)
-        outbound = stack(self.router, errors_layer(), metrics_layer(self.tables[1]))
-        inbound = stack(forwarder, errors_layer(), metrics_layer(self.tables[0]))
+        tap_out, tap_in = tap_layer(self.taps, "outbound"), tap_layer(self.taps, "inbound")
+        outbound = stack(self.router, errors_layer(), metrics_layer(self.tables[1]), tap_out)
+        inbound = stack(forwarder, errors_layer(), metrics_layer(self.tables[0]), tap_in)
         # gRPC deadlines exist on HTTP/2 only: its stacks carry the deadline layer
-        outbound_h2 = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]))
-        inbound_h2 = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]))
+        outbound_h2 = stack(
+            self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]), tap_out
+        )
+        inbound_h2 = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]), tap_in)
         self.sides = [
             await self._bind(
                 "outbound", (outbound, outbound_h2), out_conn, cfg.outbound_listen_addr, _outbound_tcp_target
@@ -121,14 +141,26 @@ class Proxy:
         )
         self.admin = Listener(admin_ctx, _refuse_tcp, frozenset(), cfg.detect_timeout)
         await self.admin.start(cfg.admin_listen_addr)
+        if cfg.tap_listen_addr is not None:
+            from lightmesh.proxy.tap import start_tap_server
+
+            self.tap_server = await start_tap_server(self.taps, cfg.tap_listen_addr)
         self.ready = True
         log.info(
-            "proxy ready: outbound %s, inbound %s -> %s, admin %s",
+            "proxy ready: outbound %s, inbound %s -> %s, admin %s, tap %s",
             self.sides[0].listener.bound,
             self.sides[1].listener.bound,
             cfg.inbound_forward or "original destination",
             self.admin.bound,
+            cfg.tap_listen_addr or "off",
         )
+        if cfg.controller_addr is not None:
+            from lightmesh.proxy.announce import Announcer
+
+            admin_addr = SocketAddr(cfg.admin_listen_addr.host, self.admin.bound.port)
+            self.announcer = Announcer(
+                cfg.controller_addr, cfg.namespace, cfg.service, self.pod, admin_addr, cfg.tap_listen_addr
+            )
 
     async def _bind(
         self,
@@ -165,6 +197,10 @@ class Proxy:
         grace = self.config.shutdown_grace_period
         log.info("shutting down: draining connections for up to %.0fs", grace)
         self.ready = False
+        if self.announcer is not None:
+            self.announcer.close()
+        if self.tap_server is not None:
+            self.tap_server.close()
         for side in self.sides:
             if side.listener.server is not None:
                 side.listener.server.close()
