@@ -58,6 +58,9 @@ def controller(
     kubeconfig: str = typer.Option(
         "", help="kubeconfig for --source kubernetes (default: in-cluster, else $KUBECONFIG, ~/.kube/config)"
     ),
+    public_api_addr: str = typer.Option(
+        "127.0.0.1:8085", help="where the CLI reaches the public API (version, proxies, tap)"
+    ),
 ) -> None:
     """Run the controller: the Destination API for proxies, over a file registry or Kubernetes."""
     from lightmesh.cli.controller import run_controller
@@ -72,5 +75,6 @@ def controller(
             cluster_domain,
             source,
             Path(kubeconfig) if kubeconfig else None,
+            public_api_addr,
         )
     )

@@ -35,12 +35,18 @@ def _config(
     cluster_domain: str,
     source: str = "file",
     kubeconfig: Path | None = None,
+    public_api_addr: str = "127.0.0.1:8085",
 ) -> ControllerConfig:
     problems = []
     if source not in SOURCES:
         problems.append(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}")
     addrs = {}
-    for flag, text in (("--proxy-api-addr", proxy_api_addr), ("--admin-addr", admin_addr)):
+    flags = (
+        ("--proxy-api-addr", proxy_api_addr),
+        ("--admin-addr", admin_addr),
+        ("--public-api-addr", public_api_addr),
+    )
+    for flag, text in flags:
         try:
             addrs[flag] = parse_socket_addr(text)
         except ValueError as exc:
@@ -61,6 +67,7 @@ def _config(
         cluster_domain,
         "kubernetes" if source == "kubernetes" else "file",
         kubeconfig,
+        addrs["--public-api-addr"],
     )
 
 
@@ -73,13 +80,21 @@ def run_controller(
     cluster_domain: str,
     source: str = "file",
     kubeconfig: Path | None = None,
+    public_api_addr: str = "127.0.0.1:8085",
 ) -> int:
     if log_level.lower() not in LOG_LEVELS:
         print(f"lightmesh controller: --log-level: expected one of {', '.join(LOG_LEVELS)}", file=sys.stderr)
         return 2
     try:
         config = _config(
-            registry, proxy_api_addr, admin_addr, poll_interval, cluster_domain, source, kubeconfig
+            registry,
+            proxy_api_addr,
+            admin_addr,
+            poll_interval,
+            cluster_domain,
+            source,
+            kubeconfig,
+            public_api_addr,
         )
     except ValueError as exc:
         print(f"lightmesh controller: {exc}", file=sys.stderr)

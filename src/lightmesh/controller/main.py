@@ -4,9 +4,10 @@
 default; a missing or invalid file raises ``RegistryError`` before anything listens) or
 the Kubernetes client configuration (``source="kubernetes"``; an unusable one raises
 ``SourceError``). It then serves on one event loop (uvloop when installed): the
-Destination service (grpclib) on ``proxy_api_addr``, the admin listener on ``admin_addr``
-and the source's loop (file reloads, or Kubernetes list-and-watch). ``/ready`` turns 200
-once both listeners are bound and the source has synced. SIGTERM or SIGINT stops it:
+Destination and Registry services (grpclib) on ``proxy_api_addr`` (proxies announce
+themselves there), the public API for the CLI on ``public_api_addr``, the admin listener
+on ``admin_addr`` and the source's loop (file reloads, or Kubernetes list-and-watch). ``/ready`` turns 200
+once the listeners are bound and the source has synced. SIGTERM or SIGINT stops it:
 readiness drops, listeners close, open streams are cancelled (grpclib ends them with a
 status) and the process exits within :data:`SHUTDOWN_GRACE` seconds.
 """
@@ -24,9 +25,12 @@ from typing import TYPE_CHECKING, Literal
 from grpclib.server import Server
 
 from lightmesh.controller.admin import AdminRoutes, start_admin
+from lightmesh.controller.announce import RegistryService
 from lightmesh.controller.destination import DestinationService
 from lightmesh.controller.directory import Directory
 from lightmesh.controller.metrics import ControllerStats, make_registry, render
+from lightmesh.controller.proxies import ProxyList
+from lightmesh.controller.public import PublicApi
 from lightmesh.controller.registry import RegistryError
 from lightmesh.controller.sources.file import FileRegistrySource
 from lightmesh.core.addr import SocketAddr
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 5.0
 DEFAULT_PROXY_API_ADDR = SocketAddr("127.0.0.1", 8086)
 DEFAULT_ADMIN_ADDR = SocketAddr("127.0.0.1", 9990)
+DEFAULT_PUBLIC_API_ADDR = SocketAddr("127.0.0.1", 8085)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class ControllerConfig:
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
     source: Literal["file", "kubernetes"] = "file"
     kubeconfig: Path | None = None  # None: in-cluster, else $KUBECONFIG or ~/.kube/config
+    public_api_addr: SocketAddr = DEFAULT_PUBLIC_API_ADDR
 
 
 class Controller:
@@ -58,6 +64,7 @@ class Controller:
         self.config = config
         self.stats = ControllerStats()
         self.directory = Directory()
+        self.proxies = ProxyList()
         self.source: FileRegistrySource | KubernetesSource
         if config.source == "kubernetes":  # imported only when used: lightkube is not small
             from lightmesh.controller.sources.kubernetes import KubernetesSource
@@ -98,30 +105,43 @@ class Controller:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        grpc = Server([DestinationService(self.directory, self.stats, cfg.cluster_domain)])
+        grpc = Server(
+            [
+                DestinationService(self.directory, self.stats, cfg.cluster_domain),
+                RegistryService(self.proxies),
+            ]
+        )
+        public = Server([PublicApi(self.proxies)])
         admin: asyncio.Server | None = None
-        grpc_started = False
+        started: list[Server] = []
         source_task = asyncio.create_task(self.source.run(self.directory))
         try:
             await grpc.start(cfg.proxy_api_addr.host, cfg.proxy_api_addr.port)
-            grpc_started = True
+            started.append(grpc)
+            await public.start(cfg.public_api_addr.host, cfg.public_api_addr.port)
+            started.append(public)
             routes = AdminRoutes(lambda: render(self.metrics), self.is_ready)
             admin = await start_admin(cfg.admin_addr, routes)
             self.listening = True
-            log.info("proxy API on %s, admin on %s", cfg.proxy_api_addr, cfg.admin_addr)
+            log.info(
+                "proxy API on %s, public API on %s, admin on %s",
+                cfg.proxy_api_addr,
+                cfg.public_api_addr,
+                cfg.admin_addr,
+            )
             await stop.wait()
             log.info("shutting down")
         finally:
             self.listening = False
             source_task.cancel()
-            if grpc_started:
-                grpc.close()
+            for server in started:
+                server.close()
             if admin is not None:
                 admin.close()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(SHUTDOWN_GRACE):
-                    if grpc_started:
-                        await grpc.wait_closed()
+                    for server in started:
+                        await server.wait_closed()
                     if admin is not None:
                         await admin.wait_closed()
             with contextlib.suppress(asyncio.CancelledError):
