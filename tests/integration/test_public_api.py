@@ -7,48 +7,18 @@ tap of a service reaches every proxy of that service, and only those.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import grpc
-import pytest
 
 from lightmesh import __version__
 from lightmesh.api.gen import public_pb2 as pb
 from lightmesh.api.gen import tap_pb2
-from tests.support.controller import ControllerProcess, launch
+from tests.support.controller import ControllerProcess
 from tests.support.proxy import ProxyProcess
 from tests.support.public import list_proxies, tap, version, wait_for_pods
 from tests.support.tap import kind
 from tests.support.tcp_client import http_request
-from tests.support.upstream import UpstreamServer
-
-StartProxy = Callable[..., ProxyProcess]
-REGISTRY = "services: []\n"
-
-
-@pytest.fixture
-def controller(tmp_path: Path) -> Iterator[ControllerProcess]:
-    path = tmp_path / "mesh-registry.yaml"
-    path.write_text(REGISTRY)
-    started = launch(path)
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def meshed(
-    start_proxy: StartProxy, controller: ControllerProcess, upstream: UpstreamServer
-) -> Callable[[str, str], ProxyProcess]:
-    def start(service: str, pod: str) -> ProxyProcess:
-        return start_proxy(
-            LIGHTMESH_PROXY_INBOUND_FORWARD=upstream.addr,
-            LIGHTMESH_PROXY_CONTROLLER_ADDR=controller.api,
-            LIGHTMESH_PROXY_SERVICE=service,
-            LIGHTMESH_PROXY_POD=pod,
-        )
-
-    return start
 
 
 def test_proxies_are_listed_while_they_run(

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from lightmesh import __version__
-
 app = typer.Typer(
     name="lightmesh",
     help="lightmesh: an ultralight service mesh. `lightmesh proxy --help` runs the sidecar.",
@@ -16,10 +14,48 @@ app = typer.Typer(
 )
 
 
+API_ADDR_HELP = (
+    "the control plane's public API, host:port (default: $LIGHTMESH_API_ADDR, "
+    "else the running `lightmesh up`, else 127.0.0.1:8085)"
+)
+
+
 @app.command()
-def version() -> None:
-    """Print the lightmesh version."""
-    typer.echo(f"lightmesh {__version__}")
+def version(
+    short: bool = typer.Option(False, "--short", help="print the version numbers only"),
+    client: bool = typer.Option(False, "--client", help="print the client version only"),
+    api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+) -> None:
+    """Print the client's and the control plane's versions."""
+    from lightmesh.cli.commands import run_version
+
+    raise typer.Exit(run_version(short, client, api_addr or None))
+
+
+@app.command()
+def tap(
+    resource: str = typer.Argument(..., help="TYPE[/NAME]: ns, deploy (or svc) or po, e.g. deploy/web"),
+    name: str = typer.Argument("", help="NAME, when not given as TYPE/NAME"),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resource"),
+    to: str = typer.Option("", "--to", help="only requests to this resource (TYPE/NAME)"),
+    to_namespace: str = typer.Option("", "--to-namespace", help="namespace of --to (default: -n)"),
+    max_rps: float = typer.Option(100.0, "--max-rps", help="at most this many requests per second"),
+    scheme: str = typer.Option("", "--scheme", help="only this scheme (http or https)"),
+    method: str = typer.Option("", "--method", help="only this HTTP method"),
+    authority: str = typer.Option("", "--authority", help="only this authority"),
+    path: str = typer.Option("", "--path", help="only paths starting with this prefix"),
+    limit: int = typer.Option(0, "--limit", help="stop after this many requests (0: until Ctrl-C)"),
+    output: str = typer.Option("", "--output", "-o", help="json: one JSON object per event, with headers"),
+    api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+) -> None:
+    """Watch live requests of a resource's proxies (req, rsp and end lines)."""
+    from lightmesh.cli.commands import run_tap
+    from lightmesh.cli.tapflags import TapFlags
+
+    flags = TapFlags(
+        resource, name, namespace, to, to_namespace, method, authority, path, scheme, max_rps, limit
+    )
+    raise typer.Exit(run_tap(flags, output, api_addr or None))
 
 
 @app.command()
