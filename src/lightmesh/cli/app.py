@@ -114,3 +114,86 @@ def controller(
             public_api_addr,
         )
     )
+
+
+WINDOW_HELP = "the time window, e.g. 10s, 1m (default: 10s scraping the proxies, 1m with --prometheus-url)"
+PROMETHEUS_HELP = "read stored series from this Prometheus (http://host:9090) instead of scraping the proxies"
+
+
+@app.command()
+def stat(
+    resource: str = typer.Argument(
+        ..., help="TYPE[/NAME]: ns, deploy (or svc) or po, e.g. deploy or deploy/web"
+    ),
+    name: str = typer.Argument("", help="NAME, when not given as TYPE/NAME"),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resources"),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="resources of every namespace"),
+    window: str = typer.Option("", "--time-window", "-t", help=WINDOW_HELP),
+    to: str = typer.Option(
+        "", "--to", help="only traffic to this resource (TYPE/NAME), from the sender's side"
+    ),
+    to_namespace: str = typer.Option("", "--to-namespace", help="namespace of --to (default: -n)"),
+    from_: str = typer.Option("", "--from", help="only traffic from this resource (TYPE/NAME)"),
+    from_namespace: str = typer.Option("", "--from-namespace", help="namespace of --from (default: -n)"),
+    output: str = typer.Option("table", "--output", "-o", help="table, wide (adds bytes/s) or json"),
+    prometheus_url: str = typer.Option("", "--prometheus-url", help=PROMETHEUS_HELP),
+    api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+) -> None:
+    """Golden metrics per resource: success rate, requests per second, latency percentiles."""
+    from lightmesh.cli.statcmd import run_stat
+
+    raise typer.Exit(
+        run_stat(
+            resource,
+            name,
+            namespace,
+            all_namespaces,
+            to,
+            to_namespace,
+            from_,
+            from_namespace,
+            window,
+            output,
+            prometheus_url,
+            api_addr or None,
+        )
+    )
+
+
+@app.command()
+def routes(
+    resource: str = typer.Argument(..., help="TYPE[/NAME] whose routes to show, e.g. deploy/web"),
+    name: str = typer.Argument("", help="NAME, when not given as TYPE/NAME"),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resource"),
+    to: str = typer.Option(
+        "", "--to", help="routes of calls to this resource (TYPE/NAME), from the caller's side"
+    ),
+    to_namespace: str = typer.Option("", "--to-namespace", help="namespace of --to (default: -n)"),
+    window: str = typer.Option("", "--time-window", "-t", help=WINDOW_HELP),
+    output: str = typer.Option("table", "--output", "-o", help="table, wide (effective vs actual) or json"),
+    prometheus_url: str = typer.Option("", "--prometheus-url", help=PROMETHEUS_HELP),
+    api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+) -> None:
+    """Per-route success rate, requests per second and latency."""
+    from lightmesh.cli.statcmd import run_routes
+
+    raise typer.Exit(
+        run_routes(
+            resource, name, namespace, to, to_namespace, window, output, prometheus_url, api_addr or None
+        )
+    )
+
+
+@app.command()
+def edges(
+    resource: str = typer.Argument(..., help="TYPE[/NAME]: deploy (or svc), po or ns"),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resources"),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="edges in every namespace"),
+    output: str = typer.Option("table", "--output", "-o", help="table, wide (adds identities) or json"),
+    prometheus_url: str = typer.Option("", "--prometheus-url", help=PROMETHEUS_HELP),
+    api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+) -> None:
+    """Which resources talk to which, and whether the connections are secured by mTLS."""
+    from lightmesh.cli.statcmd import run_edges
+
+    raise typer.Exit(run_edges(resource, namespace, all_namespaces, output, prometheus_url, api_addr or None))

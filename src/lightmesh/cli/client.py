@@ -61,7 +61,8 @@ class ApiClient:
             raise ApiError(exc.message or exc.status.name) from None
         return str(reply.version)
 
-    async def list_proxies(self, namespace: str = "") -> list[pb.ProxyInfo]:
+    async def list_proxies(self, namespace: str = "") -> pb.ListProxiesResponse:
+        """The announced proxies and the discovery source's services (``namespace``: "" for all)."""
         try:
             reply = await self.stub.ListProxies(
                 pb.ListProxiesRequest(namespace=namespace), timeout=CALL_TIMEOUT
@@ -70,7 +71,7 @@ class ApiClient:
             raise self.unavailable(exc) from None
         except GRPCError as exc:
             raise ApiError(exc.message or exc.status.name) from None
-        return list(reply.proxies)
+        return reply
 
     async def tap(self, request: pb.TapRequest) -> AsyncIterator[tap_pb2.TapEvent]:
         try:

@@ -111,7 +111,7 @@ class Controller:
                 RegistryService(self.proxies),
             ]
         )
-        public = Server([PublicApi(self.proxies)])
+        public = Server([PublicApi(self.proxies, self.directory)])
         admin: asyncio.Server | None = None
         started: list[Server] = []
         source_task = asyncio.create_task(self.source.run(self.directory))

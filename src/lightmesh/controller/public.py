@@ -2,7 +2,8 @@
 
 * ``Version``: the controller's version.
 * ``ListProxies``: the announced proxies (optionally one namespace), with their
-  admin and tap addresses; the CLI scrapes ``/metrics`` from them for stats.
+  admin and tap addresses (the CLI scrapes ``/metrics`` from them for stats), and
+  the discovery source's services with their endpoint counts.
 * ``Tap``: select the proxies of the target resource, fan the observe request out
   to them (:mod:`lightmesh.controller.tapfanout`) and stream the merged events.
   FAILED_PRECONDITION when no announced proxy matches (or none has tap on),
@@ -18,6 +19,7 @@ from lightmesh import __version__
 from lightmesh.api.gen import public_pb2 as pb
 from lightmesh.api.gen import tap_pb2
 from lightmesh.api.gen.public_grpc import ApiBase
+from lightmesh.controller.directory import Directory
 from lightmesh.controller.proxies import ProxyList
 from lightmesh.controller.tapfanout import TapFailed, fan_out
 from lightmesh.core.resources import NAMESPACE, Resource, canonical_type
@@ -33,8 +35,9 @@ def resource(message: pb.Resource) -> Resource:
 
 
 class PublicApi(ApiBase):
-    def __init__(self, proxies: ProxyList) -> None:
+    def __init__(self, proxies: ProxyList, directory: Directory | None = None) -> None:
         self.proxies = proxies
+        self.directory = directory
 
     async def Version(self, stream: Stream[pb.VersionRequest, pb.VersionResponse]) -> None:
         await stream.recv_message()
@@ -43,7 +46,15 @@ class PublicApi(ApiBase):
     async def ListProxies(self, stream: Stream[pb.ListProxiesRequest, pb.ListProxiesResponse]) -> None:
         request = await stream.recv_message()
         namespace = request.namespace if request is not None else ""
-        await stream.send_message(pb.ListProxiesResponse(proxies=self.proxies.all(namespace)))
+        services = [
+            pb.ServiceEndpoints(namespace=s.name.namespace, name=s.name.name, endpoints=len(s.endpoints))
+            for s in (self.directory.services() if self.directory is not None else ())
+            if not namespace or s.name.namespace == namespace
+        ]
+        services.sort(key=lambda s: (s.namespace, s.name))
+        await stream.send_message(
+            pb.ListProxiesResponse(proxies=self.proxies.all(namespace), services=services)
+        )
 
     async def Tap(self, stream: Stream[pb.TapRequest, tap_pb2.TapEvent]) -> None:
         request = await stream.recv_message()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from lightmesh.api.gen import tap_pb2 as lightmesh_dot_api_dot_gen_dot_tap__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elightmesh/api/gen/public.proto\x12\x10lightmesh.public\x1a\x1blightmesh/api/gen/tap.proto\"\x10\n\x0eVersionRequest\"1\n\x0fVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05\x62uild\x18\x02 \x01(\t\"\x9b\x01\n\tProxyInfo\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0b\n\x03pod\x18\x03 \x01(\t\x12\x12\n\nadmin_addr\x18\x04 \x01(\t\x12\x10\n\x08tap_addr\x18\x05 \x01(\t\x12\x10\n\x08identity\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x14\n\x0cstarted_unix\x18\x08 \x01(\x01\"+\n\rAnnounceReply\x12\x1a\n\x12\x63ontroller_version\x18\x01 \x01(\t\"\'\n\x12ListProxiesRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"C\n\x13ListProxiesResponse\x12,\n\x07proxies\x18\x01 \x03(\x0b\x32\x1b.lightmesh.public.ProxyInfo\"9\n\x08Resource\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"h\n\nTapRequest\x12*\n\x06target\x18\x01 \x01(\x0b\x32\x1a.lightmesh.public.Resource\x12.\n\x07observe\x18\x02 \x01(\x0b\x32\x1d.lightmesh.tap.ObserveRequest2\xf7\x01\n\x03\x41pi\x12P\n\x07Version\x12 .lightmesh.public.VersionRequest\x1a!.lightmesh.public.VersionResponse\"\x00\x12\\\n\x0bListProxies\x12$.lightmesh.public.ListProxiesRequest\x1a%.lightmesh.public.ListProxiesResponse\"\x00\x12@\n\x03Tap\x12\x1c.lightmesh.public.TapRequest\x1a\x17.lightmesh.tap.TapEvent\"\x00\x30\x01\x32X\n\x08Registry\x12L\n\x08\x41nnounce\x12\x1b.lightmesh.public.ProxyInfo\x1a\x1f.lightmesh.public.AnnounceReply\"\x00\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elightmesh/api/gen/public.proto\x12\x10lightmesh.public\x1a\x1blightmesh/api/gen/tap.proto\"\x10\n\x0eVersionRequest\"1\n\x0fVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05\x62uild\x18\x02 \x01(\t\"\x9b\x01\n\tProxyInfo\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0b\n\x03pod\x18\x03 \x01(\t\x12\x12\n\nadmin_addr\x18\x04 \x01(\t\x12\x10\n\x08tap_addr\x18\x05 \x01(\t\x12\x10\n\x08identity\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x14\n\x0cstarted_unix\x18\x08 \x01(\x01\"+\n\rAnnounceReply\x12\x1a\n\x12\x63ontroller_version\x18\x01 \x01(\t\"\'\n\x12ListProxiesRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"y\n\x13ListProxiesResponse\x12,\n\x07proxies\x18\x01 \x03(\x0b\x32\x1b.lightmesh.public.ProxyInfo\x12\x34\n\x08services\x18\x02 \x03(\x0b\x32\".lightmesh.public.ServiceEndpoints\"F\n\x10ServiceEndpoints\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tendpoints\x18\x03 \x01(\r\"9\n\x08Resource\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"h\n\nTapRequest\x12*\n\x06target\x18\x01 \x01(\x0b\x32\x1a.lightmesh.public.Resource\x12.\n\x07observe\x18\x02 \x01(\x0b\x32\x1d.lightmesh.tap.ObserveRequest2\xf7\x01\n\x03\x41pi\x12P\n\x07Version\x12 .lightmesh.public.VersionRequest\x1a!.lightmesh.public.VersionResponse\"\x00\x12\\\n\x0bListProxies\x12$.lightmesh.public.ListProxiesRequest\x1a%.lightmesh.public.ListProxiesResponse\"\x00\x12@\n\x03Tap\x12\x1c.lightmesh.public.TapRequest\x1a\x17.lightmesh.tap.TapEvent\"\x00\x30\x01\x32X\n\x08Registry\x12L\n\x08\x41nnounce\x12\x1b.lightmesh.public.ProxyInfo\x1a\x1f.lightmesh.public.AnnounceReply\"\x00\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,13 +43,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTPROXIESREQUEST']._serialized_start=353
   _globals['_LISTPROXIESREQUEST']._serialized_end=392
   _globals['_LISTPROXIESRESPONSE']._serialized_start=394
-  _globals['_LISTPROXIESRESPONSE']._serialized_end=461
-  _globals['_RESOURCE']._serialized_start=463
-  _globals['_RESOURCE']._serialized_end=520
-  _globals['_TAPREQUEST']._serialized_start=522
-  _globals['_TAPREQUEST']._serialized_end=626
-  _globals['_API']._serialized_start=629
-  _globals['_API']._serialized_end=876
-  _globals['_REGISTRY']._serialized_start=878
-  _globals['_REGISTRY']._serialized_end=966
+  _globals['_LISTPROXIESRESPONSE']._serialized_end=515
+  _globals['_SERVICEENDPOINTS']._serialized_start=517
+  _globals['_SERVICEENDPOINTS']._serialized_end=587
+  _globals['_RESOURCE']._serialized_start=589
+  _globals['_RESOURCE']._serialized_end=646
+  _globals['_TAPREQUEST']._serialized_start=648
+  _globals['_TAPREQUEST']._serialized_end=752
+  _globals['_API']._serialized_start=755
+  _globals['_API']._serialized_end=1002
+  _globals['_REGISTRY']._serialized_start=1004
+  _globals['_REGISTRY']._serialized_end=1092
 # @@protoc_insertion_point(module_scope)

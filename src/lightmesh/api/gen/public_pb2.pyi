@@ -52,10 +52,22 @@ class ListProxiesRequest(_message.Message):
     def __init__(self, namespace: _Optional[str] = ...) -> None: ...
 
 class ListProxiesResponse(_message.Message):
-    __slots__ = ("proxies",)
+    __slots__ = ("proxies", "services")
     PROXIES_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
     proxies: _containers.RepeatedCompositeFieldContainer[ProxyInfo]
-    def __init__(self, proxies: _Optional[_Iterable[_Union[ProxyInfo, _Mapping]]] = ...) -> None: ...
+    services: _containers.RepeatedCompositeFieldContainer[ServiceEndpoints]
+    def __init__(self, proxies: _Optional[_Iterable[_Union[ProxyInfo, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[ServiceEndpoints, _Mapping]]] = ...) -> None: ...
+
+class ServiceEndpoints(_message.Message):
+    __slots__ = ("namespace", "name", "endpoints")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    endpoints: int
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., endpoints: _Optional[int] = ...) -> None: ...
 
 class Resource(_message.Message):
     __slots__ = ("namespace", "type", "name")
