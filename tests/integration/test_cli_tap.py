@@ -86,3 +86,28 @@ def test_version_without_a_control_plane_is_unavailable_with_a_hint() -> None:
     assert result.stdout.endswith("Server version: unavailable\n")
     assert "from LIGHTMESH_API_ADDR" in result.stderr
     assert "lightmesh up" in result.stderr
+
+
+def test_top_counts_live_requests_per_path(controller: ControllerProcess, meshed: Meshed) -> None:
+    proxy = meshed("web", "web-0")
+    wait_for_pods(controller.public_api, {"web-0"})
+    top = CliProcess("top", "deploy/web", "--limit", "4", "--api-addr", controller.public_api)
+    try:
+        for i in range(400):
+            if top.proc.poll() is not None:
+                break
+            http_request(proxy.inbound, "GET", "/status/500" if i % 2 else "/status/200")
+        code, stderr = top.wait()
+        lines = []
+        while (line := top.next_line(timeout=1.0)) is not None:
+            lines.append(line)
+    finally:
+        top.stop()
+    assert code == 0, stderr
+    assert lines[0].split() == [
+        "Source", "Destination", "Method", "Path", "Count", "Best", "Worst", "Last", "Success", "Rate",
+    ]  # fmt: skip
+    rows = {line.split()[3]: line.split() for line in lines[1:]}
+    assert rows["/status/200"][4] == "2" and rows["/status/200"][-1] == "100.00%"
+    assert rows["/status/500"][4] == "2" and rows["/status/500"][-1] == "0.00%"
+    assert rows["/status/200"][1] == "web-0"

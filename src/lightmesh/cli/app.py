@@ -116,6 +116,32 @@ def controller(
     )
 
 
+@app.command()
+def top(
+    resource: str = typer.Argument(..., help="TYPE[/NAME]: ns, deploy (or svc) or po, e.g. deploy/web"),
+    name: str = typer.Argument("", help="NAME, when not given as TYPE/NAME"),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resource"),
+    to: str = typer.Option("", "--to", help="only requests to this resource (TYPE/NAME)"),
+    to_namespace: str = typer.Option("", "--to-namespace", help="namespace of --to (default: -n)"),
+    max_rps: float = typer.Option(100.0, "--max-rps", help="at most this many requests per second"),
+    scheme: str = typer.Option("", "--scheme", help="only this scheme (http or https)"),
+    method: str = typer.Option("", "--method", help="only this HTTP method"),
+    authority: str = typer.Option("", "--authority", help="only this authority"),
+    path: str = typer.Option("", "--path", help="only paths starting with this prefix"),
+    hide_sources: bool = typer.Option(False, "--hide-sources", help="one row per destination and path"),
+    limit: int = typer.Option(0, "--limit", help="stop after this many requests (0: until Ctrl-C)"),
+    api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+) -> None:
+    """A live table of the busiest paths (from tap): count, best, worst, last latency, success rate."""
+    from lightmesh.cli.commands import run_top
+    from lightmesh.cli.tapflags import TapFlags
+
+    flags = TapFlags(
+        resource, name, namespace, to, to_namespace, method, authority, path, scheme, max_rps, limit
+    )
+    raise typer.Exit(run_top(flags, hide_sources, api_addr or None))
+
+
 WINDOW_HELP = "the time window, e.g. 10s, 1m (default: 10s scraping the proxies, 1m with --prometheus-url)"
 PROMETHEUS_HELP = "read stored series from this Prometheus (http://host:9090) instead of scraping the proxies"
 

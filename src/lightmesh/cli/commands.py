@@ -77,3 +77,41 @@ def run_version(short: bool, client_only: bool, api_flag: str | None) -> int:
         return 0
 
     return run_api("version", api_flag, body)
+
+
+CLEAR = "\x1b[H\x1b[2J"
+REFRESH = 1.0
+
+
+def run_top(flags: TapFlags, hide_sources: bool, api_flag: str | None) -> int:
+    """Aggregate tap events into a table: redrawn every second on a terminal, else printed
+    once when the tap ends (``--limit``) or on Ctrl-C."""
+    from lightmesh.cli.topmodel import TopTable, render
+
+    try:
+        request = tap_request(flags)
+    except ValueError as exc:
+        return fail("top", str(exc), 2)
+    table = TopTable(hide_sources)
+    live = sys.stdout.isatty()
+
+    async def redraw() -> None:
+        while True:
+            await asyncio.sleep(REFRESH)
+            sys.stdout.write(CLEAR + (render(table) if table.rows else "(waiting for requests)\n"))
+            sys.stdout.flush()
+
+    async def body(target: Target) -> int:
+        painter = asyncio.create_task(redraw()) if live else None
+        try:
+            async with ApiClient(target) as client:
+                async for event in client.tap(request):
+                    table.add(event)
+        finally:
+            if painter is not None:
+                painter.cancel()
+            sys.stdout.write((CLEAR if live else "") + render(table))
+            sys.stdout.flush()
+        return 0
+
+    return run_api("top", api_flag, body)
