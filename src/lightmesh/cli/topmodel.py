@@ -10,6 +10,7 @@ busiest rows first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lightmesh.api.gen import tap_pb2 as pb
@@ -39,9 +40,8 @@ class Row:
         self.successes += success
 
 
-def _peer(ip: str, meta: dict[str, str] | object, fallback: str = "") -> str:
-    labels = dict(meta)  # type: ignore[call-overload]
-    return labels.get("pod") or ip or labels.get("authority", "") or fallback
+def _peer(ip: str, meta: Mapping[str, str]) -> str:
+    return meta.get("pod") or ip or meta.get("authority", "")
 
 
 def _success(end: pb.TapEvent.Http.ResponseEnd) -> bool:
