@@ -142,6 +142,19 @@ def top(
     raise typer.Exit(run_top(flags, hide_sources, api_addr or None))
 
 
+@app.command()
+def check(
+    expected_version: str = typer.Option(
+        "", "--expected-version", help="the version the control plane must run"
+    ),
+    api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+) -> None:
+    """Check that the control plane and the proxies are healthy; exit 2 when something is wrong."""
+    from lightmesh.cli.checkcmd import run_check
+
+    raise typer.Exit(run_check(expected_version, api_addr or None))
+
+
 WINDOW_HELP = "the time window, e.g. 10s, 1m (default: 10s scraping the proxies, 1m with --prometheus-url)"
 PROMETHEUS_HELP = "read stored series from this Prometheus (http://host:9090) instead of scraping the proxies"
 
