@@ -49,11 +49,13 @@ class ControllerProcess:
         self.registry = registry
         self.api_port = free_port()
         self.admin_port = free_port()
+        self.public_port = free_port()
         self.log_path = registry.with_name(f"controller-{self.api_port}.log")
         self.args = [
             "--registry", str(registry),
             "--proxy-api-addr", self.api,
             "--admin-addr", self.admin,
+            "--public-api-addr", self.public_api,
             "--log-level", "debug",
             "--registry-poll-interval", str(poll_interval),
             *args,
@@ -65,6 +67,10 @@ class ControllerProcess:
     @property
     def api(self) -> str:
         return f"127.0.0.1:{self.api_port}"
+
+    @property
+    def public_api(self) -> str:
+        return f"127.0.0.1:{self.public_port}"
 
     @property
     def admin(self) -> str:

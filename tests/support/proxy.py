@@ -28,11 +28,13 @@ class ProxyProcess:
         self.outbound_port = free_port()
         self.inbound_port = free_port()
         self.admin_port = free_port()
+        self.tap_port = free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LIGHTMESH_")},
             "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"127.0.0.1:{self.outbound_port}",
             "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"127.0.0.1:{self.inbound_port}",
             "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"127.0.0.1:{self.admin_port}",
+            "LIGHTMESH_PROXY_TAP_LISTEN_ADDR": f"127.0.0.1:{self.tap_port}",
             "LIGHTMESH_PROXY_LOG_LEVEL": "debug",
             # the machine's resolver is off-host: never let a test's name lookup leave loopback
             "RES_OPTIONS": "attempts:0",
@@ -47,6 +49,10 @@ class ProxyProcess:
     @property
     def inbound(self) -> str:
         return f"127.0.0.1:{self.inbound_port}"
+
+    @property
+    def tap(self) -> str:
+        return f"127.0.0.1:{self.tap_port}"
 
     @property
     def admin(self) -> str:

@@ -36,12 +36,18 @@ def _config(
     source: str = "file",
     kubeconfig: Path | None = None,
     identity_dir: Path | None = None,
+    public_api_addr: str = "127.0.0.1:8085",
 ) -> ControllerConfig:
     problems = []
     if source not in SOURCES:
         problems.append(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}")
     addrs = {}
-    for flag, text in (("--proxy-api-addr", proxy_api_addr), ("--admin-addr", admin_addr)):
+    flags = (
+        ("--proxy-api-addr", proxy_api_addr),
+        ("--admin-addr", admin_addr),
+        ("--public-api-addr", public_api_addr),
+    )
+    for flag, text in flags:
         try:
             addrs[flag] = parse_socket_addr(text)
         except ValueError as exc:
@@ -63,6 +69,7 @@ def _config(
         "kubernetes" if source == "kubernetes" else "file",
         kubeconfig,
         identity_dir,
+        addrs["--public-api-addr"],
     )
 
 
@@ -76,6 +83,7 @@ def run_controller(
     source: str = "file",
     kubeconfig: Path | None = None,
     identity_dir: Path | None = None,
+    public_api_addr: str = "127.0.0.1:8085",
 ) -> int:
     if log_level.lower() not in LOG_LEVELS:
         print(f"lightmesh controller: --log-level: expected one of {', '.join(LOG_LEVELS)}", file=sys.stderr)
@@ -90,6 +98,7 @@ def run_controller(
             source,
             kubeconfig,
             identity_dir,
+            public_api_addr,
         )
     except ValueError as exc:
         print(f"lightmesh controller: {exc}", file=sys.stderr)

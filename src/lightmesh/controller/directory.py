@@ -78,6 +78,10 @@ class Directory:
     def get(self, key: str) -> Service | None:
         return self._services.get(key)
 
+    def services(self) -> list[Service]:
+        """Every current service (a snapshot)."""
+        return list(self._services.values())
+
     @property
     def service_count(self) -> int:
         return len(self._services)

@@ -4,10 +4,11 @@
 default; a missing or invalid file raises ``RegistryError`` before anything listens) or
 the Kubernetes client configuration (``source="kubernetes"``; an unusable one raises
 ``SourceError``). It then serves on one event loop (uvloop when installed): the
-Destination service (grpclib) on ``proxy_api_addr`` (with ``Identity.Certify`` on the same
-server when ``identity_dir`` is set), the admin listener on ``admin_addr``
+Destination and Registry services (grpclib) on ``proxy_api_addr`` (proxies announce
+themselves there; ``Identity.Certify`` is served there too when ``identity_dir`` is set),
+the public API for the CLI on ``public_api_addr``, the admin listener on ``admin_addr``
 and the source's loop (file reloads, or Kubernetes list-and-watch). ``/ready`` turns 200
-once both listeners are bound and the source has synced. SIGTERM or SIGINT stops it:
+once the listeners are bound and the source has synced. SIGTERM or SIGINT stops it:
 readiness drops, listeners close, open streams are cancelled (grpclib ends them with a
 status) and the process exits within :data:`SHUTDOWN_GRACE` seconds.
 """
@@ -25,10 +26,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from grpclib.server import Server
 
 from lightmesh.controller.admin import AdminRoutes, start_admin
+from lightmesh.controller.announce import RegistryService
 from lightmesh.controller.destination import DestinationService
 from lightmesh.controller.directory import Directory
 from lightmesh.controller.metrics import ControllerStats, make_registry, render
 from lightmesh.controller.profiles import ProfileBook
+from lightmesh.controller.proxies import ProxyList
+from lightmesh.controller.public import PublicApi
 from lightmesh.controller.registry import RegistryError
 from lightmesh.controller.sources.file import FileRegistrySource
 from lightmesh.core.addr import SocketAddr
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 5.0
 DEFAULT_PROXY_API_ADDR = SocketAddr("127.0.0.1", 8086)
 DEFAULT_ADMIN_ADDR = SocketAddr("127.0.0.1", 9990)
+DEFAULT_PUBLIC_API_ADDR = SocketAddr("127.0.0.1", 8085)
 
 
 class IdentityError(ValueError):
@@ -59,6 +64,7 @@ class ControllerConfig:
     source: Literal["file", "kubernetes"] = "file"
     kubeconfig: Path | None = None  # None: in-cluster, else $KUBECONFIG or ~/.kube/config
     identity_dir: Path | None = None  # None: no identity service
+    public_api_addr: SocketAddr = DEFAULT_PUBLIC_API_ADDR
 
 
 class Controller:
@@ -67,6 +73,7 @@ class Controller:
         self.stats = ControllerStats()
         self.directory = Directory()
         self.profiles = ProfileBook()  # service profiles, fed by the source
+        self.proxies = ProxyList()
         self.source: FileRegistrySource | KubernetesSource
         if config.source == "kubernetes":  # imported only when used: lightkube is not small
             from lightmesh.controller.sources.kubernetes import KubernetesSource
@@ -143,34 +150,43 @@ class Controller:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         services: list[Any] = [
-            DestinationService(self.directory, self.stats, cfg.cluster_domain, self.profiles)
+            DestinationService(self.directory, self.stats, cfg.cluster_domain, self.profiles),
+            RegistryService(self.proxies),
         ]
         if self.identity is not None:
             services.append(self.identity)
         grpc = Server(services)
+        public = Server([PublicApi(self.proxies, self.directory)])
         admin: asyncio.Server | None = None
-        grpc_started = False
+        started: list[Server] = []
         source_task = asyncio.create_task(self.source.run(self.directory))
         try:
             await grpc.start(cfg.proxy_api_addr.host, cfg.proxy_api_addr.port)
-            grpc_started = True
+            started.append(grpc)
+            await public.start(cfg.public_api_addr.host, cfg.public_api_addr.port)
+            started.append(public)
             routes = AdminRoutes(lambda: render(self.metrics), self.is_ready)
             admin = await start_admin(cfg.admin_addr, routes)
             self.listening = True
-            log.info("proxy API on %s, admin on %s", cfg.proxy_api_addr, cfg.admin_addr)
+            log.info(
+                "proxy API on %s, public API on %s, admin on %s",
+                cfg.proxy_api_addr,
+                cfg.public_api_addr,
+                cfg.admin_addr,
+            )
             await stop.wait()
             log.info("shutting down")
         finally:
             self.listening = False
             source_task.cancel()
-            if grpc_started:
-                grpc.close()
+            for server in started:
+                server.close()
             if admin is not None:
                 admin.close()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(SHUTDOWN_GRACE):
-                    if grpc_started:
-                        await grpc.wait_closed()
+                    for server in started:
+                        await server.wait_closed()
                     if admin is not None:
                         await admin.wait_closed()
             with contextlib.suppress(asyncio.CancelledError):

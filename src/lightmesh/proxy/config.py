@@ -19,6 +19,8 @@ from lightmesh.core.identity import check_identity
 
 PREFIX = "LIGHTMESH_PROXY_"
 _LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+_INSTANCE = re.compile(r"[A-Za-z0-9][-A-Za-z0-9._]{0,252}")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 
 
@@ -43,6 +45,26 @@ def _optional_identity(text: str) -> str | None:
 
 def _optional_path(text: str) -> str | None:
     return text.strip() or None
+def _optional_label(text: str) -> str:
+    value = text.strip()
+    if value and not _LABEL.fullmatch(value):
+        raise ValueError(f"invalid name {text!r}: lower-case letters, digits and '-', at most 63")
+    return value
+
+
+def _instance(text: str) -> str:
+    value = text.strip()
+    if value and not _INSTANCE.fullmatch(value):
+        raise ValueError(f"invalid instance name {text!r}: letters, digits, '.', '_' and '-', at most 253")
+    return value
+
+
+def _header_names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in text.split(",") if n.strip())
+    bad = [n for n in names if not _TOKEN.fullmatch(n)]
+    if bad:
+        raise ValueError(f"invalid header names: {', '.join(bad)}")
+    return names
 
 
 def _bool(text: str) -> bool:
@@ -143,6 +165,25 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_addr,
         "the identity service (host:port); empty: the controller address",
     ),
+        "tap_listen_addr",
+        "0.0.0.0:4190",
+        _optional_addr,
+        "the tap server (gRPC Tap.Observe); empty: tap off",
+    ),
+    Setting(
+        "tap_redact_headers",
+        "",
+        _header_names,
+        "more headers tap shows as [redacted] (authorization, cookie, set-cookie and "
+        "proxy-authorization always are), comma-separated",
+    ),
+    Setting(
+        "service",
+        "",
+        _optional_label,
+        "the service this proxy fronts (e.g. web), announced to the controller",
+    ),
+    Setting("pod", "", _instance, "this instance's name (e.g. web-0); empty: the host name"),
 )
 
 
@@ -176,6 +217,10 @@ class ProxyConfig:
     @property
     def identity_service_addr(self) -> SocketAddr | None:
         return self.identity_addr or self.controller_addr
+    tap_listen_addr: SocketAddr | None
+    tap_redact_headers: tuple[str, ...]
+    service: str
+    pod: str
 
 
 def load(env: Mapping[str, str], overrides: Mapping[str, str] | None = None) -> ProxyConfig:

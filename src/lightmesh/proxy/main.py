@@ -1,12 +1,14 @@
 """``lightmesh proxy``: assemble the stacks, bind the listeners, run until told to stop.
 
-Outbound: server (detect, HTTP/1 or HTTP/2) -> metrics -> errors -> deadline
+Outbound: server (detect, HTTP/1 or HTTP/2) -> tap -> metrics -> errors -> deadline
 (``grpc-timeout``, ``lightmesh-deadline``) -> router (destination; for a service with
 a profile: route -> timeout -> fault -> retry, back to the router) -> balancer
-(failure accrual) -> endpoint pools. Inbound: server -> metrics -> errors -> deadline
--> forwarder. Both listeners relay what is not
-HTTP as TCP. The admin listener serves the
-counters at scrape time. With an identity (``LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME``) a
+(failure accrual) -> endpoint pools. Inbound: server -> tap -> metrics -> errors ->
+deadline -> forwarder. Both listeners relay what is not HTTP as TCP. The admin
+listener serves the counters at scrape time; the tap listener (gRPC) serves
+``Tap.Observe`` to the controller and the CLI. With a controller configured, the
+proxy announces itself to it (service, pod, admin and tap addresses). With an
+identity (``LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME``) a
 :class:`~lightmesh.proxy.identity.LocalIdentity` task keeps a certificate; the
 outbound connector dials meshed endpoints with mTLS, the inbound listener terminates
 mesh TLS for the proxy's own name, and the proxy is ready only while it holds a
@@ -26,6 +28,7 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +47,7 @@ from lightmesh.proxy.inbound import InboundForwarder, inbound_target
 from lightmesh.proxy.layers.deadline import deadline_layer
 from lightmesh.proxy.layers.errors import errors_layer
 from lightmesh.proxy.layers.metrics import metrics_layer
+from lightmesh.proxy.layers.tap import TapHub, tap_layer
 from lightmesh.proxy.outbound import OutboundRouter
 from lightmesh.proxy.resolve import StaticDnsResolver
 from lightmesh.proxy.routestats import BalancerStates
@@ -53,6 +57,9 @@ from lightmesh.proxy.telemetry import HttpTable, MeshCollector
 
 if TYPE_CHECKING:
     from lightmesh.proxy.identity import LocalIdentity
+    from grpclib.server import Server
+
+    from lightmesh.proxy.announce import Announcer
 
 log = logging.getLogger("lightmesh.proxy")
 
@@ -79,6 +86,13 @@ class Proxy:
         self.admin: Listener | None = None
         self.identity: LocalIdentity | None = None
         self._identity_task: asyncio.Task[None] | None = None
+        self.pod = config.pod or socket.gethostname()
+        own = {"namespace": config.namespace, "pod": self.pod}
+        if config.service:
+            own["service"] = config.service
+        self.taps = TapHub(own, config.tap_redact_headers, config.inbound_forward)
+        self.tap_server: Server | None = None
+        self.announcer: Announcer | None = None
 
     def is_ready(self) -> bool:
         return self.ready and (self.identity is None or self.identity.valid)
@@ -130,9 +144,10 @@ class Proxy:
         forwarder = InboundForwarder(cfg.inbound_forward, in_conn)
         router = self.router
         self.metrics.extra += [router.route_table.collect, BalancerStates(router.balancers).collect]
+        tap_out, tap_in = tap_layer(self.taps, "outbound"), tap_layer(self.taps, "inbound")
         # lightmesh-deadline (any HTTP version) and grpc-timeout: both stacks carry the deadline layer
-        outbound = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]))
-        inbound = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]))
+        outbound = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]), tap_out)
+        inbound = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]), tap_in)
         outbound_h2, inbound_h2 = outbound, inbound
         self.sides = [
             await self._bind(
@@ -160,15 +175,27 @@ class Proxy:
         )
         self.admin = Listener(admin_ctx, _refuse_tcp, frozenset(), cfg.detect_timeout)
         await self.admin.start(cfg.admin_listen_addr)
+        if cfg.tap_listen_addr is not None:
+            from lightmesh.proxy.tap import start_tap_server
+
+            self.tap_server = await start_tap_server(self.taps, cfg.tap_listen_addr)
         self.ready = True
         log.info(
-            "proxy %s: outbound %s, inbound %s -> %s, admin %s",
+            "proxy %s: outbound %s, inbound %s -> %s, admin %s, tap %s",
             "started, ready once certified" if self.identity is not None else "ready",
             self.sides[0].listener.bound,
             self.sides[1].listener.bound,
             cfg.inbound_forward or "original destination",
             self.admin.bound,
+            cfg.tap_listen_addr or "off",
         )
+        if cfg.controller_addr is not None:
+            from lightmesh.proxy.announce import Announcer
+
+            admin_addr = SocketAddr(cfg.admin_listen_addr.host, self.admin.bound.port)
+            self.announcer = Announcer(
+                cfg.controller_addr, cfg.namespace, cfg.service, self.pod, admin_addr, cfg.tap_listen_addr
+            )
 
     async def _bind(
         self,
@@ -205,6 +232,10 @@ class Proxy:
         grace = self.config.shutdown_grace_period
         log.info("shutting down: draining connections for up to %.0fs", grace)
         self.ready = False
+        if self.announcer is not None:
+            self.announcer.close()
+        if self.tap_server is not None:
+            self.tap_server.close()
         for side in self.sides:
             if side.listener.server is not None:
                 side.listener.server.close()
