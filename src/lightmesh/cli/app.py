@@ -36,6 +36,44 @@ def demo(
     raise typer.Exit(run_demo(app_port, inbound_port, outbound_port, admin_port, duration))
 
 
+@app.command()
+def up(
+    file: str = typer.Option("mesh.yaml", "-f", "--file", help="the mesh file (docs/local.md)"),
+    netns: bool = typer.Option(
+        False, "--netns", help="root: one network namespace per instance, service IPs, iptables redirection"
+    ),
+    subnet: str = typer.Option(
+        "10.213.0.0/16", help="--netns: pods in the first /24, service IPs in the last"
+    ),
+    api_addr: str = typer.Option(
+        "127.0.0.1:8085", help="the control plane's public API (recorded in up.json)"
+    ),
+    proxy_api_addr: str = typer.Option("", help="the controller's Destination API (default: a free port)"),
+    controller_admin_addr: str = typer.Option(
+        "", help="the controller's admin listener (default: a free port)"
+    ),
+    ready_timeout: float = typer.Option(60.0, help="seconds to wait for every instance before reporting"),
+    duration: float = typer.Option(None, help="stop after this many seconds (default: run until Ctrl-C)"),
+) -> None:
+    """Run the services of a mesh file locally, each instance with its sidecar, until Ctrl-C."""
+    from lightmesh.cli.up import run_up
+
+    raise typer.Exit(
+        run_up(Path(file), netns, subnet, api_addr, proxy_api_addr, controller_admin_addr, ready_timeout, duration)
+    )
+
+
+@app.command()
+def scale(
+    service: str = typer.Argument(..., help="NAME or NAME.NAMESPACE of a service in the running mesh"),
+    replicas: int = typer.Argument(..., min=0, max=64, help="how many instances to run"),
+) -> None:
+    """Change how many instances of a service the running `lightmesh up` runs (live)."""
+    from lightmesh.cli.up import run_scale
+
+    raise typer.Exit(run_scale(service, replicas))
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False
 )
