@@ -59,7 +59,16 @@ def up(
     from lightmesh.cli.up import run_up
 
     raise typer.Exit(
-        run_up(Path(file), netns, subnet, api_addr, proxy_api_addr, controller_admin_addr, ready_timeout, duration)
+        run_up(
+            Path(file),
+            netns,
+            subnet,
+            api_addr,
+            proxy_api_addr,
+            controller_admin_addr,
+            ready_timeout,
+            duration,
+        )
     )
 
 

@@ -54,6 +54,14 @@ class InstanceRunner:
     def restarts(self) -> int:
         return self.app.restarts + self.sidecar.restarts
 
+    def status(self) -> dict[str, object]:
+        return {
+            "ready": self.ready,
+            "restarts": self.restarts,
+            "app_pid": self.app.pid,
+            "proxy_pid": self.sidecar.pid,
+        }
+
     def start(self) -> None:
         self.sidecar.start()
         self.app.start()

@@ -296,13 +296,14 @@ class Up:
             "registry_file": str(self.registry),
             "log_dir": str(self.logs),
             "netns": self.network.netns,
+            "controller_pid": self.controller.pid if self.controller else None,
             **self.network.describe(),
             "services": [
                 {"service": s.name, "namespace": s.namespace, "port": s.port, "replicas": self.replicas(s)}
                 for s in self.spec.services
             ],
             "instances": [
-                {**r.instance.describe(), "ready": r.ready, "restarts": r.restarts}
+                {**r.instance.describe(), **r.status()}
                 for r in sorted(self.runners.values(), key=lambda r: r.instance.key)
             ],
         }
