@@ -25,15 +25,16 @@ def version() -> None:
 @app.command()
 def demo(
     duration: float = typer.Option(None, help="stop after this many seconds (default: run until Ctrl-C)"),
-    app_port: int = typer.Option(8080, help="port of the sample app"),
-    inbound_port: int = typer.Option(4143, help="proxy inbound listener port"),
-    outbound_port: int = typer.Option(4140, help="proxy outbound listener port"),
-    admin_port: int = typer.Option(4191, help="proxy admin port (/metrics, /ready)"),
+    netns: bool = typer.Option(
+        False, "--netns", help="root: run every instance in its own network namespace"
+    ),
+    failure_rate: float = typer.Option(0.25, min=0.0, max=1.0, help="share of voting's Vote calls that fail"),
+    rate: float = typer.Option(10.0, min=0.1, max=1000.0, help="vote-bot rounds (a list, a vote) per second"),
 ) -> None:
-    """Run a sample app behind a lightmesh proxy on 127.0.0.1 and print what to curl."""
+    """Run the emojivoto-like demo app under `lightmesh up` and print the commands to try."""
     from lightmesh.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(app_port, inbound_port, outbound_port, admin_port, duration))
+    raise typer.Exit(run_demo(duration, netns, failure_rate, rate))
 
 
 @app.command()

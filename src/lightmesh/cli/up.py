@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lightmesh.local import control
 from lightmesh.local.network import Network
@@ -44,7 +46,7 @@ def run_up(
     controller_admin_addr: str = "",
     ready_timeout: float = 60.0,
     duration: float | None = None,
-    banner: list[str] | None = None,
+    banner: Callable[[dict[str, Any]], list[str]] | None = None,
 ) -> int:
     if netns and os.geteuid() != 0:
         print("lightmesh up: --netns needs root (network namespaces, a bridge and iptables)", file=sys.stderr)
@@ -62,7 +64,7 @@ def run_up(
         controller_admin_addr=controller_admin_addr,
         ready_timeout=ready_timeout,
         duration=duration,
-        banner=banner or [],
+        banner=banner,
     )
     return asyncio.run(Up(options, network, _report, _error).run())
 

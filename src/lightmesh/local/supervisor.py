@@ -17,7 +17,8 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ class UpOptions:
     controller_admin_addr: str = ""  # empty: a free port
     ready_timeout: float = 60.0
     duration: float | None = None
-    banner: list[str] = field(default_factory=list)  # printed after the table (`demo`: what to try)
+    banner: Callable[[dict[str, Any]], list[str]] | None = None  # lines after the table, from the state
 
 
 class Up:
@@ -177,8 +178,8 @@ class Up:
                 break
             await asyncio.sleep(0.1)
         self.report(self.table())
-        for line in self.opts.banner:
-            self.report(line)
+        if self.opts.banner is not None:
+            self.report("\n".join(self.opts.banner(self.state())))
 
     # -- running -----------------------------------------------------------------------------------
 
