@@ -37,13 +37,16 @@ def banner(state: dict[str, Any]) -> list[str]:
         by_pod[("vote-bot", "vote-bot-0")],
         by_pod[("voting", "voting-0")],
     )
-    via = "" if state["netns"] else f"-x http://{bot['outbound_addr']} "
+    if state["netns"]:  # inside a pod, an app calls the name, iptables does the rest
+        client = f"ip netns exec {bot['netns']} curl -s http://web"
+    else:  # on the host, a client uses a sidecar's outbound listener as its proxy
+        client = f"curl -s -x http://{bot['outbound_addr']} http://web.{NAMESPACE}"
     lines = [
         "",
         f"The demo is running in namespace {NAMESPACE}: vote-bot votes through web, which calls emoji and",
         "voting over gRPC; voting's Vote fails on purpose (its profile marks it retryable). Try:",
         f"  curl -s http://{web['address']}/api/leaderboard          # web-0 through its sidecar",
-        f"  curl -s {via}http://web.{NAMESPACE}/api/vote?choice=:rocket:   # as a meshed client would",
+        f"  {client}/api/vote?choice=:rocket:   # as vote-bot does",
         f"  curl -s http://{voting['admin_addr']}/metrics | grep -E '^response_total'",
         "  lightmesh scale emoji 3",
     ]

@@ -34,7 +34,9 @@ def _error(line: str) -> None:
 def make_network(netns: bool, subnet: str) -> Network:
     if not netns:
         return Network()
-    raise ValueError("--netns is not available yet")
+    from lightmesh.local.netns import NetnsNetwork
+
+    return NetnsNetwork(subnet)
 
 
 def run_up(

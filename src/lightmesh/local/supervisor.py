@@ -120,23 +120,33 @@ class Up:
             self._check_addrs()
             self._claim_state()
             self.file_replicas = {s.key: s.replicas for s in self.spec.services}
-            server = await control.serve(self.socket, self._control)
-            try:
-                await self._start()
-                await self._wait()
-            finally:
-                server.close()
-                await self._shutdown()
+            return await self._serve()
         except UpError as exc:
             self.error(f"lightmesh up: {exc}")
             return exc.code
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        return 0
+
+    async def _serve(self) -> int:
+        server = await control.serve(self.socket, self._control)
+        code = 0
+        try:
+            await self._start()
+            await self._wait()
+        except UpError as exc:
+            self.error(f"lightmesh up: {exc}")
+            code = exc.code
+        finally:
+            server.close()
+            await self._shutdown()
+        return code
 
     async def _start(self) -> None:
-        await self.network.setup()
+        try:
+            await self.network.setup()
+        except (RuntimeError, OSError) as exc:
+            raise UpError(f"cannot set up the network: {exc}") from None
         host = self.network.controller_host
         self.proxy_api_addr = self.opts.proxy_api_addr or f"{host}:{free_port(host)}"
         self.admin_addr = self.opts.controller_admin_addr or f"127.0.0.1:{free_port()}"
