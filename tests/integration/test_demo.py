@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -29,8 +30,21 @@ def traffic(up: UpProcess) -> dict[str, float]:
     return seen
 
 
-def test_the_demo_shows_traffic_everywhere_and_the_configured_failure_rate(tmp_path: Path) -> None:
-    up = UpProcess(tmp_path, "demo", "--duration", "120", "--failure-rate", str(FAILURE_RATE), "--rate", "20")
+NETNS = pytest.param(
+    ["--netns"],
+    id="netns",
+    marks=pytest.mark.skipif(
+        os.geteuid() != 0 or not shutil.which("iptables"), reason="--netns needs root, iproute2 and iptables"
+    ),
+)
+
+
+@pytest.mark.parametrize("mode", [pytest.param([], id="loopback"), NETNS])
+def test_the_demo_shows_traffic_everywhere_and_the_configured_failure_rate(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    args = ["--duration", "120", "--failure-rate", str(FAILURE_RATE), "--rate", "20", *mode]
+    up = UpProcess(tmp_path, "demo", *args)
     up.start()
     try:
         state = up.wait_ready(5)

@@ -181,3 +181,20 @@ def test_a_second_up_with_the_same_state_dir_is_refused(tmp_path: Path) -> None:
         assert "lightmesh up is already running" in second.log()
     finally:
         up.stop()
+
+
+def test_if_up_is_killed_its_processes_die_with_it_and_the_next_up_takes_over(tmp_path: Path) -> None:
+    up = start(tmp_path, mesh(service("hello")))
+    up.wait_ready(1)
+    assert up.proc is not None
+    up.proc.kill()
+    up.proc.wait()
+    wait_for("the children to die", lambda: not [pid for pid in up.seen_pids if pid_alive(pid)], log=up.log)
+    assert (up.state_dir / "up.json").exists()  # stale: its pid is gone
+    again = UpProcess(tmp_path, "up", "-f", "mesh.yaml", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
+    again.log_path = tmp_path / "again.log"
+    again.start()
+    try:
+        again.wait_ready(1)
+    finally:
+        assert again.stop() == 0

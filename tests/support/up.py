@@ -99,7 +99,11 @@ class UpProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"lightmesh exited with {self.proc.returncode}:\n{self.log()}")
             state = self.state()
-            if state and sum(i["ready"] for i in state["instances"]) == count == len(state["instances"]):
+            if (
+                state
+                and state["pid"] == self.proc.pid
+                and sum(i["ready"] for i in state["instances"]) == count == len(state["instances"])
+            ):
                 return state
             return None
 

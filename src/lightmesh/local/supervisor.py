@@ -242,6 +242,8 @@ class Up:
             ]
             for runner in stopping:
                 del self.runners[runner.instance.key]
+            if stopping:
+                await self.changed()  # out of discovery before they stop
             await asyncio.gather(*(self._stop_runner(r) for r in stopping))
             for svc in self.spec.services:
                 for index in range(self.replicas(svc)):
