@@ -32,9 +32,20 @@ PR_SET_PDEATHSIG = 1
 Report = Callable[[str], None]
 
 
+def _prctl() -> Callable[..., int] | None:
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _prctl()  # looked up here: the child between fork and exec only calls it
+
+
 def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def log_tail(path: Path, lines: int = 5) -> str:
@@ -45,6 +56,23 @@ def log_tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return ""
     return "\n".join("      | " + line for line in text.splitlines()[-lines:])
+
+
+class Backoff:
+    """The delay before each restart: doubling while runs are short, reset by a stable one."""
+
+    def __init__(self) -> None:
+        self.delay = BACKOFF_MIN
+        self.crashes = 0  # exits in a row, each after a run shorter than STABLE_AFTER
+
+    def after_exit(self, ran: float) -> float:
+        """Record an exit after ``ran`` seconds; returns how long to wait before restarting."""
+        if ran >= STABLE_AFTER:
+            self.delay, self.crashes = BACKOFF_MIN, 0
+        self.crashes += 1
+        delay = self.delay
+        self.delay = min(self.delay * 2, BACKOFF_MAX)
+        return delay
 
 
 class Supervised:
@@ -66,7 +94,7 @@ class Supervised:
         self.on_start = on_start
         self.on_exit = on_exit
         self.proc: asyncio.subprocess.Process | None = None
-        self.crashes = 0  # exits in a row, each after a short run
+        self.backoff = Backoff()
         self.restarts = 0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -91,7 +119,6 @@ class Supervised:
             )
 
     async def _run(self) -> None:
-        backoff = BACKOFF_MIN
         while not self._stopping:
             started = time.monotonic()
             try:
@@ -107,19 +134,17 @@ class Supervised:
             if self._stopping:
                 return
             ran = time.monotonic() - started
-            if ran >= STABLE_AFTER:
-                backoff, self.crashes = BACKOFF_MIN, 0
-            self.crashes += 1
+            delay = self.backoff.after_exit(ran)
             self.restarts += 1
-            self._report_exit(code, ran, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            self._report_exit(code, ran, delay)
+            await asyncio.sleep(delay)
 
     def _report_exit(self, code: int | str, ran: float, backoff: float) -> None:
         why = code if isinstance(code, str) else _exit_reason(code)
-        if self.crashes >= CRASH_LOOP:
+        crashes = self.backoff.crashes
+        if crashes >= CRASH_LOOP:
             self.report(
-                f"{self.name} is crash-looping: {why}, {self.crashes} times in a row; "
+                f"{self.name} is crash-looping: {why}, {crashes} times in a row; "
                 f"restarting in {backoff:g}s. Last lines of {self.log_path}:\n{log_tail(self.log_path)}"
             )
         else:
