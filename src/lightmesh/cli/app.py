@@ -61,15 +61,63 @@ def tap(
 @app.command()
 def demo(
     duration: float = typer.Option(None, help="stop after this many seconds (default: run until Ctrl-C)"),
-    app_port: int = typer.Option(8080, help="port of the sample app"),
-    inbound_port: int = typer.Option(4143, help="proxy inbound listener port"),
-    outbound_port: int = typer.Option(4140, help="proxy outbound listener port"),
-    admin_port: int = typer.Option(4191, help="proxy admin port (/metrics, /ready)"),
+    netns: bool = typer.Option(
+        False, "--netns", help="root: run every instance in its own network namespace"
+    ),
+    failure_rate: float = typer.Option(0.25, min=0.0, max=1.0, help="share of voting's Vote calls that fail"),
+    rate: float = typer.Option(10.0, min=0.1, max=1000.0, help="vote-bot rounds (a list, a vote) per second"),
 ) -> None:
-    """Run a sample app behind a lightmesh proxy on 127.0.0.1 and print what to curl."""
+    """Run the emojivoto-like demo app under `lightmesh up` and print the commands to try."""
     from lightmesh.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(app_port, inbound_port, outbound_port, admin_port, duration))
+    raise typer.Exit(run_demo(duration, netns, failure_rate, rate))
+
+
+@app.command()
+def up(
+    file: str = typer.Option("mesh.yaml", "-f", "--file", help="the mesh file (docs/local.md)"),
+    netns: bool = typer.Option(
+        False, "--netns", help="root: one network namespace per instance, service IPs, iptables redirection"
+    ),
+    subnet: str = typer.Option(
+        "10.213.0.0/16", help="--netns: pods in the first /24, service IPs in the last"
+    ),
+    api_addr: str = typer.Option(
+        "127.0.0.1:8085", help="the control plane's public API (recorded in up.json)"
+    ),
+    proxy_api_addr: str = typer.Option("", help="the controller's Destination API (default: a free port)"),
+    controller_admin_addr: str = typer.Option(
+        "", help="the controller's admin listener (default: a free port)"
+    ),
+    ready_timeout: float = typer.Option(60.0, help="seconds to wait for every instance before reporting"),
+    duration: float = typer.Option(None, help="stop after this many seconds (default: run until Ctrl-C)"),
+) -> None:
+    """Run the services of a mesh file locally, each instance with its sidecar, until Ctrl-C."""
+    from lightmesh.cli.up import run_up
+
+    raise typer.Exit(
+        run_up(
+            Path(file),
+            netns,
+            subnet,
+            api_addr,
+            proxy_api_addr,
+            controller_admin_addr,
+            ready_timeout,
+            duration,
+        )
+    )
+
+
+@app.command()
+def scale(
+    service: str = typer.Argument(..., help="NAME or NAME.NAMESPACE of a service in the running mesh"),
+    replicas: int = typer.Argument(..., min=0, max=64, help="how many instances to run"),
+) -> None:
+    """Change how many instances of a service the running `lightmesh up` runs (live)."""
+    from lightmesh.cli.up import run_scale
+
+    raise typer.Exit(run_scale(service, replicas))
 
 
 @app.command(
