@@ -45,6 +45,8 @@ def _optional_identity(text: str) -> str | None:
 
 def _optional_path(text: str) -> str | None:
     return text.strip() or None
+
+
 def _optional_label(text: str) -> str:
     value = text.strip()
     if value and not _LABEL.fullmatch(value):
@@ -165,6 +167,7 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_addr,
         "the identity service (host:port); empty: the controller address",
     ),
+    Setting(
         "tap_listen_addr",
         "0.0.0.0:4190",
         _optional_addr,
@@ -209,6 +212,10 @@ class ProxyConfig:
     outbound_failfast_timeout: float
     shutdown_grace_period: float
     admin_shutdown: bool
+    tap_listen_addr: SocketAddr | None
+    tap_redact_headers: tuple[str, ...]
+    service: str
+    pod: str
     identity_local_name: str | None = None
     identity_token_file: str | None = None
     identity_trust_anchors: str | None = None
@@ -217,10 +224,6 @@ class ProxyConfig:
     @property
     def identity_service_addr(self) -> SocketAddr | None:
         return self.identity_addr or self.controller_addr
-    tap_listen_addr: SocketAddr | None
-    tap_redact_headers: tuple[str, ...]
-    service: str
-    pod: str
 
 
 def load(env: Mapping[str, str], overrides: Mapping[str, str] | None = None) -> ProxyConfig:

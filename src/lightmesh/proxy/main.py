@@ -56,10 +56,10 @@ from lightmesh.proxy.tcp import TargetFn, TcpForwarder
 from lightmesh.proxy.telemetry import HttpTable, MeshCollector
 
 if TYPE_CHECKING:
-    from lightmesh.proxy.identity import LocalIdentity
     from grpclib.server import Server
 
     from lightmesh.proxy.announce import Announcer
+    from lightmesh.proxy.identity import LocalIdentity
 
 log = logging.getLogger("lightmesh.proxy")
 
@@ -146,7 +146,9 @@ class Proxy:
         self.metrics.extra += [router.route_table.collect, BalancerStates(router.balancers).collect]
         tap_out, tap_in = tap_layer(self.taps, "outbound"), tap_layer(self.taps, "inbound")
         # lightmesh-deadline (any HTTP version) and grpc-timeout: both stacks carry the deadline layer
-        outbound = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]), tap_out)
+        outbound = stack(
+            self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]), tap_out
+        )
         inbound = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]), tap_in)
         outbound_h2, inbound_h2 = outbound, inbound
         self.sides = [
