@@ -103,7 +103,10 @@ def sidecar_env(instance: Instance) -> dict[str, str]:
         "CONTROLLER_ADDR": instance.controller_addr,
         "NAMESPACE": instance.service.namespace,
         "SHUTDOWN_GRACE_PERIOD": SHUTDOWN_GRACE,
-        # identity (mTLS) and tap settings go here: LOCAL_NAME = instance.identity, TAP = tap_addr
+        "TAP_LISTEN_ADDR": f"{'127.0.0.1' if local else '0.0.0.0'}:{instance.tap_port}",
+        "SERVICE": instance.service.name,
+        "POD": instance.pod,
+        # identity (mTLS) settings go here: LOCAL_NAME = instance.identity
     }
     return {**base_env(), **{PROXY_PREFIX + k: v for k, v in settings.items()}}
 
