@@ -82,6 +82,7 @@ async def run(*argv: str, stdin: str | None = None, check: bool = True) -> str:
 
 class NetnsNetwork(Network):
     netns = True
+    reserved_ports = frozenset((NETNS_INBOUND, NETNS_OUTBOUND, NETNS_ADMIN, NETNS_TAP))
 
     def __init__(self, subnet: str = "10.213.0.0/16") -> None:
         net = ipaddress.ip_network(subnet)

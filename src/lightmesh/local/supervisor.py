@@ -87,7 +87,7 @@ class Up:
         except OSError as exc:
             raise UpError(f"cannot read the mesh file: {exc}") from None
         try:
-            spec = parse_mesh(text, str(path))
+            spec = parse_mesh(text, str(path), self.network.reserved_ports)
         except MeshFileError as exc:
             raise UpError(str(exc), 2) from None
         self._mesh_text = text
@@ -170,7 +170,7 @@ class Up:
             if time.monotonic() > deadline:
                 raise UpError(f"the controller did not become ready; see {self.logs / 'controller.log'}")
             if self.stop_event.is_set():
-                raise UpError("stopped while starting")
+                raise UpError("stopped while starting", 0)
             await asyncio.sleep(0.1)
 
     async def _wait_ready(self) -> None:
@@ -215,7 +215,7 @@ class Up:
             return
         self._mesh_text = text
         try:
-            spec = parse_mesh(text, str(self.opts.mesh_file))
+            spec = parse_mesh(text, str(self.opts.mesh_file), self.network.reserved_ports)
         except MeshFileError as exc:
             self.report(f"lightmesh up: {exc}\n  (keeping the running mesh until the file is fixed)")
             return
