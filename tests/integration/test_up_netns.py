@@ -87,6 +87,15 @@ def test_pods_call_services_by_name_through_their_sidecars_and_everything_is_rem
         proxy_status = Path(f"/proc/{caller['proxy_pid']}/status").read_text()
         assert "Uid:\t2102\t2102" in proxy_status
         assert "hello.shop" in Path(f"/etc/netns/{pod}/hosts").read_text()
+
+        # no ready instance: the service IP is refused at once (a TCP reset), the sidecar answers 502
+        scale = UpProcess(tmp_path, "scale", "hello", "0", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
+        assert scale.start().wait() == 0, scale.log()
+        up.wait_ready(1)
+        call = subprocess.run(
+            ["ip", "netns", "exec", pod, PY, "-c", CALL], capture_output=True, text=True, timeout=30
+        )
+        assert "HTTP Error 502" in call.stderr, call.stderr
     finally:
         assert up.stop() == 0, up.log()
     assert leftovers() == []

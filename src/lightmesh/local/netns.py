@@ -12,7 +12,8 @@ Needs root, ``ip`` (iproute2) and ``iptables``. With the default subnet ``10.213
 * as kube-proxy does, the host's ``nat`` table sends a virtual IP and port to the ready
   pods (chain ``LIGHTMESH_SERVICES``, from ``PREROUTING`` and ``OUTPUT``, spread with
   ``statistic``), and masquerades pod-to-pod connections it rewrote (``LIGHTMESH_POSTROUTING``)
-  so replies come back through it; ``LIGHTMESH_FORWARD`` accepts the bridge's traffic;
+  so replies come back through it; ``LIGHTMESH_FORWARD`` accepts the bridge's traffic and
+  refuses service IPs that were not rewritten (no ready pod), which are routed to the bridge;
 * in each pod, :mod:`lightmesh.local.proxyinit` installs Linkerd's redirection; the
   sidecar runs as uid 2102 (exempt from it) and the app as root, unaware of the mesh.
 
@@ -122,6 +123,11 @@ class NetnsNetwork(Network):
             await run("iptables", "-w", "-t", table, "-I", hook, "-j", chain)
         await run("iptables", "-w", "-t", "nat", "-A", POSTROUTING, "-s", str(self.pods_net), "-d",
                   str(self.pods_net), "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE")  # fmt: skip
+        # a service IP without ready pods is refused, never forwarded off the machine
+        await run("ip", "route", "add", str(self.vip_net), "dev", BRIDGE)
+        await run("iptables", "-w", "-A", FORWARD, "-d", str(self.vip_net), "-p", "tcp", "-j", "REJECT",
+                  "--reject-with", "tcp-reset")  # fmt: skip
+        await run("iptables", "-w", "-A", FORWARD, "-d", str(self.vip_net), "-j", "REJECT")
         await run("iptables", "-w", "-A", FORWARD, "-i", BRIDGE, "-j", "ACCEPT")
         await run("iptables", "-w", "-A", FORWARD, "-o", BRIDGE, "-j", "ACCEPT")
 
