@@ -6,7 +6,7 @@ import socket
 import sys
 from pathlib import Path
 
-from tests.support.up import UpProcess, http_get, pid_alive, wait_for
+from tests.support.up import UpProcess, http_get, metric, pid_alive, wait_for
 
 PY = sys.executable
 HELLO = f"{PY} -m lightmesh.demo.sample_app --port {{port}}"
@@ -198,3 +198,31 @@ def test_if_up_is_killed_its_processes_die_with_it_and_the_next_up_takes_over(tm
         again.wait_ready(1)
     finally:
         assert again.stop() == 0
+
+
+def test_a_grpc_client_reaches_a_service_through_its_sidecar_by_authority(tmp_path: Path) -> None:
+    import grpc
+
+    from lightmesh.api.gen import emojivoto_pb2 as pb
+
+    emoji = f"{PY} -m lightmesh.demo.emoji --port {{port}}"
+    up = start(tmp_path, mesh(service("emoji", command=emoji, port=8080, replicas=2), service("caller")))
+    try:
+        up.wait_ready(3)
+        outbound = up.instances("caller")[0]["outbound_addr"]
+        options = [("grpc.default_authority", "emoji:8080"), ("grpc.enable_http_proxy", 0)]
+        with grpc.insecure_channel(outbound, options=options) as channel:
+            list_all = channel.unary_unary(
+                "/emojivoto.v1.EmojiService/ListAll",
+                request_serializer=pb.ListAllEmojiRequest.SerializeToString,
+                response_deserializer=pb.ListAllEmojiResponse.FromString,
+            )
+            for _ in range(10):
+                reply = list_all(pb.ListAllEmojiRequest(), timeout=10)
+                assert ":joy:" in {e.shortcode for e in reply.list}
+        served = [
+            metric(i["admin_addr"], "request_total", direction="inbound") for i in up.instances("emoji")
+        ]
+        assert sum(served) == 10
+    finally:
+        up.stop()
