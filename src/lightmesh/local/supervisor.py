@@ -36,6 +36,15 @@ MESH_POLL = 1.0
 CONTROLLER_READY_TIMEOUT = 30.0
 
 
+def columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Rows as lines with left-aligned columns."""
+    widths = [max(len(row[n]) for row in rows) for n in range(len(rows[0]))]
+    return [
+        indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
 class UpError(Exception):
     """``up`` cannot start; the message says why. ``code`` is the exit code (2: a bad mesh file)."""
 
@@ -326,20 +335,23 @@ class Up:
 
     def table(self) -> str:
         ready = sum(r.ready for r in self.runners.values())
-        lines = [
-            f"lightmesh up: {ready}/{len(self.runners)} instances ready "
-            f"({len(self.spec.services)} services); Ctrl-C stops everything",
-            f"  controller    proxy API {self.proxy_api_addr}   admin http://{self.admin_addr}/metrics",
-        ]
+        rows = [["POD", "SERVICE", "MESH ADDRESS", "APP", "OUTBOUND", "ADMIN", ""]]
         for runner in sorted(self.runners.values(), key=lambda r: r.instance.key):
             i = runner.instance
-            lines.append(
-                f"  {i.pod:<12}  {i.service.name}.{i.service.namespace}:{i.service.port}  "
-                f"mesh {i.address}  app :{i.app_port}  outbound {i.outbound_addr}  "
-                f"admin http://{i.admin_addr}/metrics{'' if runner.ready else '  (not ready)'}"
-            )
-        lines.append(f"  state {self.state_file}   logs {self.logs}/")
-        return "\n".join(lines)
+            service = f"{i.service.name}.{i.service.namespace}:{i.service.port}"
+            rows.append([
+                i.pod, service, i.address, f":{i.app_port}", i.outbound_addr, f"http://{i.admin_addr}/metrics",
+                "" if runner.ready else "(not ready)",
+            ])  # fmt: skip
+        return "\n".join(
+            [
+                f"lightmesh up: {ready}/{len(self.runners)} instances ready "
+                f"({len(self.spec.services)} services); Ctrl-C stops everything",
+                f"  controller: proxy API {self.proxy_api_addr}, admin http://{self.admin_addr}/metrics",
+                *columns(rows),
+                f"  state {self.state_file}   logs {self.logs}/",
+            ]
+        )
 
     # -- shutdown ----------------------------------------------------------------------------------
 
