@@ -114,3 +114,23 @@ def test_netns_needs_root(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert "--netns needs root" in done.stderr
+
+
+def test_proxyinit_installs_idempotently_and_removes_its_rules(tmp_path: Path) -> None:
+    name = f"lmtest-proxyinit-{os.getpid()}"  # not lightmesh-*, which up would take for its own
+    sh("ip", "netns", "add", name)
+    try:
+        inside = ["ip", "netns", "exec", name]
+        proxyinit = [*inside, PY, "-m", "lightmesh.local.proxyinit", "--outbound-ports-to-ignore", "443"]
+        for _ in range(2):  # the second run replaces the first
+            done = subprocess.run(proxyinit, capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0, done.stderr
+        rules = sh(*inside, "iptables", "-t", "nat", "-S").splitlines()
+        assert sum("-j PROXY_INIT_REDIRECT" in r for r in rules) == 1
+        assert sum("-j PROXY_INIT_OUTPUT" in r for r in rules) == 1
+        assert sum("--dports 443" in r for r in rules) == 1
+        done = subprocess.run([*proxyinit, "--remove"], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert "PROXY_INIT" not in sh(*inside, "iptables", "-t", "nat", "-S")
+    finally:
+        sh("ip", "netns", "del", name)

@@ -6,7 +6,7 @@ on its port) and writes each change into the registry (ready instances only), th
 file and, with ``--netns``, the service addresses. Crashed processes are restarted with
 backoff (:mod:`.procs`). The mesh file is re-read when it changes and ``lightmesh scale``
 asks through the control socket; both reconcile the running instances with the wanted
-ones. SIGINT/SIGTERM (or ``--duration``) stop everything: apps and sidecars, the
+ones. SIGINT, SIGTERM, SIGHUP (or ``--duration``) stop everything: apps and sidecars, the
 controller, the network, then the state, registry and socket files are removed.
 """
 
@@ -33,6 +33,7 @@ from lightmesh.local.sidecar import base_env, controller_argv
 from lightmesh.local.state import STATE_FILE, read_state, write_state
 
 MESH_POLL = 1.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, terminal closed
 CONTROLLER_READY_TIMEOUT = 30.0
 
 
@@ -122,7 +123,7 @@ class Up:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.stop_event.set)
         try:
             self.spec = self.load()
@@ -134,7 +135,7 @@ class Up:
             self.error(f"lightmesh up: {exc}")
             return exc.code
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
 
     async def _serve(self) -> int:
