@@ -1,6 +1,7 @@
 """``lightmesh up --netns``: every instance in a pod of its own, on a bridge, meshed by iptables.
 
-Needs root, ``ip`` (iproute2) and ``iptables``. With the default subnet ``10.213.0.0/16``:
+Needs root, ``ip`` (iproute2), ``iptables``, ``setpriv`` and ``conntrack``. With the default
+subnet ``10.213.0.0/16``:
 
 * the bridge ``lightmesh0`` holds ``10.213.0.1/24`` (the host side, where the controller's
   proxy API listens); each pod is a network namespace ``lightmesh-NS-POD`` with a veth pair
@@ -14,6 +15,7 @@ Needs root, ``ip`` (iproute2) and ``iptables``. With the default subnet ``10.213
   ``statistic``), and masquerades pod-to-pod connections it rewrote (``LIGHTMESH_POSTROUTING``)
   so replies come back through it; ``LIGHTMESH_FORWARD`` accepts the bridge's traffic and
   refuses service IPs that were not rewritten (no ready pod), which are routed to the bridge;
+  the connection-tracking entries of a removed pod are deleted, so no new connection reuses them;
 * in each pod, :mod:`lightmesh.local.proxyinit` installs Linkerd's redirection; the
   sidecar runs as uid 2102 (exempt from it) and the app as root, unaware of the mesh.
 
@@ -105,12 +107,11 @@ class NetnsNetwork(Network):
     # -- the node ----------------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        missing = [
-            tool for tool in ("ip", "iptables", "iptables-restore", "setpriv") if not shutil.which(tool)
-        ]
+        tools = ("ip", "iptables", "iptables-restore", "setpriv", "conntrack")
+        missing = [tool for tool in tools if not shutil.which(tool)]
         if missing:
             raise NetnsError(
-                f"--netns needs {', '.join(missing)} (apt-get install iproute2 iptables util-linux)"
+                f"--netns needs {', '.join(missing)} (apt-get install iproute2 iptables util-linux conntrack)"
             )
         await self._remove_leftovers()
         await run("ip", "link", "add", BRIDGE, "type", "bridge")
@@ -214,6 +215,9 @@ class NetnsNetwork(Network):
     async def remove_pod(self, instance: Instance) -> None:
         if instance.netns is not None:
             await self._delete_namespace(instance.netns)
+            # A reused client port would revive a stale connection entry (TIME_WAIT) and its rewrite
+            # to this pod; forget them, as kube-proxy does. (Exit code 1: there were none.)
+            await run("conntrack", "-D", "--reply-src", instance.host, check=False)
         self.pod_ips.pop(instance.key, None)
         self.veths.pop(instance.key, None)
         self.instances.pop(instance.key, None)

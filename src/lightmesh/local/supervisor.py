@@ -85,7 +85,10 @@ class Up:
         self.runners: dict[str, InstanceRunner] = {}
         self.controller: Supervised | None = None
         self.stop_event = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one reconcile at a time
+        self._publishing = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.proxy_api_addr = self.admin_addr = ""
         self._mesh_text = ""
 
     # -- start-up ----------------------------------------------------------------------------------
@@ -264,7 +267,12 @@ class Up:
 
     async def _start_runner(self, svc: ServiceSpec, index: int) -> None:
         instance = self.network.allocate(svc, index, self.proxy_api_addr)
-        await self.network.add_pod(instance)
+        try:
+            await self.network.add_pod(instance)
+        except (RuntimeError, OSError) as exc:
+            self.error(f"lightmesh up: cannot create {instance.pod} ({svc.key}): {exc}")
+            await self.network.remove_pod(instance)
+            return
         runner = InstanceRunner(instance, self.network, self.logs, self.report, self._ready_changed)
         self.runners[instance.key] = runner
         runner.start()
@@ -274,20 +282,28 @@ class Up:
         await self.network.remove_pod(runner.instance)
 
     def _ready_changed(self) -> None:
-        asyncio.get_running_loop().create_task(self.changed())
+        task = asyncio.get_running_loop().create_task(self.changed())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def changed(self) -> None:
-        """Write what the others see: the registry, the service addresses, the state file."""
-        ready: dict[str, list[Any]] = {}
-        for runner in self.runners.values():
-            if runner.ready:
-                ready.setdefault(runner.instance.service.key, []).append(runner.instance)
-        endpoints = {
-            key: [EndpointEntry(i.address, i.pod) for i in instances] for key, instances in ready.items()
-        }
-        write_atomically(self.registry, registry_text(self.spec, endpoints))
-        await self.network.services_changed(self.spec, ready)
-        self._write_state()
+        """Write what the others see: the registry, the service addresses, the state file.
+
+        Serialised, each from the state when it runs, so an older picture never lands last."""
+        async with self._publishing:
+            ready: dict[str, list[Any]] = {}
+            for runner in self.runners.values():
+                if runner.ready:
+                    ready.setdefault(runner.instance.service.key, []).append(runner.instance)
+            endpoints = {
+                key: [EndpointEntry(i.address, i.pod) for i in instances] for key, instances in ready.items()
+            }
+            write_atomically(self.registry, registry_text(self.spec, endpoints))
+            try:
+                await self.network.services_changed(self.spec, ready)
+            except (RuntimeError, OSError) as exc:
+                self.error(f"lightmesh up: cannot update the service addresses: {exc}")
+            self._write_state()
 
     async def _control(self, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("op") != "scale":
@@ -360,6 +376,7 @@ class Up:
         runners = list(self.runners.values())
         self.runners.clear()
         await asyncio.gather(*(self._stop_runner(r) for r in runners))
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # nothing writes after this
         if self.controller is not None:
             await self.controller.stop()
         try:
