@@ -176,7 +176,6 @@ def test_a_second_up_with_the_same_state_dir_is_refused(tmp_path: Path) -> None:
     try:
         up.wait_ready(1)
         second = UpProcess(tmp_path, "up", "-f", "mesh.yaml", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
-        second.log_path = tmp_path / "second.log"
         assert second.start().wait() == 1
         assert "lightmesh up is already running" in second.log()
     finally:
@@ -192,7 +191,6 @@ def test_if_up_is_killed_its_processes_die_with_it_and_the_next_up_takes_over(tm
     wait_for("the children to die", lambda: not [pid for pid in up.seen_pids if pid_alive(pid)], log=up.log)
     assert (up.state_dir / "up.json").exists()  # stale: its pid is gone
     again = UpProcess(tmp_path, "up", "-f", "mesh.yaml", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
-    again.log_path = tmp_path / "again.log"
     again.start()
     try:
         again.wait_ready(1)
@@ -224,5 +222,22 @@ def test_a_grpc_client_reaches_a_service_through_its_sidecar_by_authority(tmp_pa
             metric(i["admin_addr"], "request_total", direction="inbound") for i in up.instances("emoji")
         ]
         assert sum(served) == 10
+    finally:
+        up.stop()
+
+
+def test_a_scale_holds_until_the_file_changes_that_services_replicas(tmp_path: Path) -> None:
+    up = start(tmp_path, mesh(service("hello")))
+    try:
+        up.wait_ready(1)
+        scale = UpProcess(tmp_path, "scale", "hello", "2", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
+        assert scale.start().wait() == 0, scale.log()
+        up.wait_ready(2)
+        (tmp_path / "mesh.yaml").write_text(mesh(service("hello"), service("other")))  # hello still says 1
+        state = up.wait_ready(3)
+        assert [s["replicas"] for s in state["services"]] == [2, 1]
+        (tmp_path / "mesh.yaml").write_text(mesh(service("hello", replicas=3), service("other")))
+        state = up.wait_ready(4)
+        assert [s["replicas"] for s in state["services"]] == [3, 1]
     finally:
         up.stop()
