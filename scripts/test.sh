@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(curl nghttp2-client iproute2 iptables util-linux)  # iproute2, iptables, setpriv: lightmesh up --netns
+apt_packages=(curl nghttp2-client iproute2 iptables util-linux conntrack)  # ip, iptables, setpriv, conntrack: up --netns
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -34,7 +34,8 @@ NETNS = pytest.param(
     ["--netns"],
     id="netns",
     marks=pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("iptables"), reason="--netns needs root, iproute2 and iptables"
+        os.geteuid() != 0 or not shutil.which("conntrack"),
+        reason="--netns needs root, iproute2, iptables and conntrack",
     ),
 )
 

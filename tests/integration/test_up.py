@@ -6,7 +6,7 @@ import socket
 import sys
 from pathlib import Path
 
-from tests.support.up import UpProcess, http_get, pid_alive, wait_for
+from tests.support.up import UpProcess, http_get, metric, pid_alive, wait_for
 
 PY = sys.executable
 HELLO = f"{PY} -m lightmesh.demo.sample_app --port {{port}}"
@@ -176,7 +176,6 @@ def test_a_second_up_with_the_same_state_dir_is_refused(tmp_path: Path) -> None:
     try:
         up.wait_ready(1)
         second = UpProcess(tmp_path, "up", "-f", "mesh.yaml", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
-        second.log_path = tmp_path / "second.log"
         assert second.start().wait() == 1
         assert "lightmesh up is already running" in second.log()
     finally:
@@ -192,9 +191,53 @@ def test_if_up_is_killed_its_processes_die_with_it_and_the_next_up_takes_over(tm
     wait_for("the children to die", lambda: not [pid for pid in up.seen_pids if pid_alive(pid)], log=up.log)
     assert (up.state_dir / "up.json").exists()  # stale: its pid is gone
     again = UpProcess(tmp_path, "up", "-f", "mesh.yaml", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
-    again.log_path = tmp_path / "again.log"
     again.start()
     try:
         again.wait_ready(1)
     finally:
         assert again.stop() == 0
+
+
+def test_a_grpc_client_reaches_a_service_through_its_sidecar_by_authority(tmp_path: Path) -> None:
+    import grpc
+
+    from lightmesh.api.gen import emojivoto_pb2 as pb
+
+    emoji = f"{PY} -m lightmesh.demo.emoji --port {{port}}"
+    up = start(tmp_path, mesh(service("emoji", command=emoji, port=8080, replicas=2), service("caller")))
+    try:
+        up.wait_ready(3)
+        outbound = up.instances("caller")[0]["outbound_addr"]
+        options = [("grpc.default_authority", "emoji:8080"), ("grpc.enable_http_proxy", 0)]
+        with grpc.insecure_channel(outbound, options=options) as channel:
+            list_all = channel.unary_unary(
+                "/emojivoto.v1.EmojiService/ListAll",
+                request_serializer=pb.ListAllEmojiRequest.SerializeToString,
+                response_deserializer=pb.ListAllEmojiResponse.FromString,
+            )
+            for _ in range(10):
+                reply = list_all(pb.ListAllEmojiRequest(), timeout=10)
+                assert ":joy:" in {e.shortcode for e in reply.list}
+        served = [
+            metric(i["admin_addr"], "request_total", direction="inbound") for i in up.instances("emoji")
+        ]
+        assert sum(served) == 10
+    finally:
+        up.stop()
+
+
+def test_a_scale_holds_until_the_file_changes_that_services_replicas(tmp_path: Path) -> None:
+    up = start(tmp_path, mesh(service("hello")))
+    try:
+        up.wait_ready(1)
+        scale = UpProcess(tmp_path, "scale", "hello", "2", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
+        assert scale.start().wait() == 0, scale.log()
+        up.wait_ready(2)
+        (tmp_path / "mesh.yaml").write_text(mesh(service("hello"), service("other")))  # hello still says 1
+        state = up.wait_ready(3)
+        assert [s["replicas"] for s in state["services"]] == [2, 1]
+        (tmp_path / "mesh.yaml").write_text(mesh(service("hello", replicas=3), service("other")))
+        state = up.wait_ready(4)
+        assert [s["replicas"] for s in state["services"]] == [3, 1]
+    finally:
+        up.stop()

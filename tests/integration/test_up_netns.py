@@ -20,8 +20,8 @@ from tests.support.up import UpProcess, metric, pid_alive
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="--netns needs root (network namespaces, iptables)"),
     pytest.mark.skipif(
-        not all(shutil.which(t) for t in ("ip", "iptables", "setpriv")),
-        reason="--netns needs iproute2, iptables and setpriv (apt-get install iproute2 iptables)",
+        not all(shutil.which(t) for t in ("ip", "iptables", "setpriv", "conntrack")),
+        reason="--netns needs ip, iptables, setpriv, conntrack (apt-get install iproute2 iptables conntrack)",
     ),
 ]
 PY = sys.executable
@@ -40,6 +40,13 @@ services:
 CALL = (
     "import urllib.request as u; r = u.urlopen('http://hello/hello', timeout=10); "
     "print(r.status, r.read().decode())"
+)
+
+
+CALL_STATUS = (
+    "import urllib.request as u, urllib.error as e\n"
+    "try:\n    u.urlopen('http://hello/hello', timeout=10)\n"
+    "except e.HTTPError as x:\n    print(x.code, x.headers.get('lightmesh-proxy-error'))\n"
 )
 
 
@@ -87,6 +94,17 @@ def test_pods_call_services_by_name_through_their_sidecars_and_everything_is_rem
         proxy_status = Path(f"/proc/{caller['proxy_pid']}/status").read_text()
         assert "Uid:\t2102\t2102" in proxy_status
         assert "hello.shop" in Path(f"/etc/netns/{pod}/hosts").read_text()
+
+        # no ready instance: the service IP is refused (a TCP reset), the sidecar answers with an error
+        scale = UpProcess(tmp_path, "scale", "hello", "0", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
+        assert scale.start().wait() == 0, scale.log()
+        up.wait_ready(1)
+        call = subprocess.run(
+            ["ip", "netns", "exec", pod, PY, "-c", CALL_STATUS], capture_output=True, text=True, timeout=30
+        )
+        # 502 when the reset arrives, rarely 504 after the 1 s connect timeout: never a hang, never 200
+        assert call.stdout.split()[0] in ("502", "504"), call.stdout + call.stderr
+        assert "10.213.255." in call.stdout
     finally:
         assert up.stop() == 0, up.log()
     assert leftovers() == []
@@ -105,3 +123,23 @@ def test_netns_needs_root(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert "--netns needs root" in done.stderr
+
+
+def test_proxyinit_installs_idempotently_and_removes_its_rules(tmp_path: Path) -> None:
+    name = f"lmtest-proxyinit-{os.getpid()}"  # not lightmesh-*, which up would take for its own
+    sh("ip", "netns", "add", name)
+    try:
+        inside = ["ip", "netns", "exec", name]
+        proxyinit = [*inside, PY, "-m", "lightmesh.local.proxyinit", "--outbound-ports-to-ignore", "443"]
+        for _ in range(2):  # the second run replaces the first
+            done = subprocess.run(proxyinit, capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0, done.stderr
+        rules = sh(*inside, "iptables", "-t", "nat", "-S").splitlines()
+        assert sum("-j PROXY_INIT_REDIRECT" in r for r in rules) == 1
+        assert sum("-j PROXY_INIT_OUTPUT" in r for r in rules) == 1
+        assert sum("--dports 443" in r for r in rules) == 1
+        done = subprocess.run([*proxyinit, "--remove"], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert "PROXY_INIT" not in sh(*inside, "iptables", "-t", "nat", "-S")
+    finally:
+        sh("ip", "netns", "del", name)

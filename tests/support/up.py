@@ -7,6 +7,7 @@ find the instances. :meth:`UpProcess.stop` sends SIGINT, like Ctrl-C, and waits.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 TIMEOUT = 60.0
+_RUNS = itertools.count()
 
 
 def wait_for(
@@ -52,7 +54,7 @@ class UpProcess:
     def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.dir = tmp
         self.state_dir = tmp / "state"
-        self.log_path = tmp / "up.log"
+        self.log_path = tmp / f"{args[0] if args else 'lightmesh'}-{next(_RUNS)}.log"  # one per process
         self.args = args
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LIGHTMESH_")},

@@ -128,12 +128,15 @@ def _where(loc: Loc) -> str:
     return text or "top level"
 
 
-def _duplicates(spec: MeshSpec) -> list[Problem]:
+def _conflicts(spec: MeshSpec, reserved_ports: frozenset[int]) -> list[Problem]:
     seen: dict[str, int] = {}
     problems: list[Problem] = []
     for i, svc in enumerate(spec.services):
         if seen.setdefault(svc.key, i) != i:
             problems.append((("services", i, "name"), f"service {svc.key} is listed twice"))
+        if svc.port in reserved_ports:
+            ports = ", ".join(map(str, sorted(reserved_ports)))
+            problems.append((("services", i, "port"), f"port {svc.port} is the sidecar's in a pod ({ports})"))
     return problems
 
 
@@ -147,8 +150,12 @@ def _message(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def parse_mesh(text: str, source: str = "<mesh file>") -> MeshSpec:
-    """Parse and validate a mesh file; raises :class:`MeshFileError` listing every problem."""
+def parse_mesh(
+    text: str, source: str = "<mesh file>", reserved_ports: frozenset[int] = frozenset()
+) -> MeshSpec:
+    """Parse and validate a mesh file; raises :class:`MeshFileError` listing every problem.
+
+    ``reserved_ports`` are ports a service may not use (with ``--netns``, the sidecar's)."""
     doc = YamlDocument.parse(text, source)
     if doc.errors:
         raise MeshFileError(source, doc.errors)
@@ -166,6 +173,6 @@ def parse_mesh(text: str, source: str = "<mesh file>") -> MeshSpec:
             problems.append((loc, _message(e)))
         unique = list(dict.fromkeys(doc.describe(problems, _where)))
         raise MeshFileError(source, doc.duplicate_keys + unique) from None
-    if problems_ := doc.duplicate_keys + doc.describe(_duplicates(spec), _where):
+    if problems_ := doc.duplicate_keys + doc.describe(_conflicts(spec, reserved_ports), _where):
         raise MeshFileError(source, problems_)
     return spec

@@ -1,6 +1,7 @@
 """``lightmesh up --netns``: every instance in a pod of its own, on a bridge, meshed by iptables.
 
-Needs root, ``ip`` (iproute2) and ``iptables``. With the default subnet ``10.213.0.0/16``:
+Needs root, ``ip`` (iproute2), ``iptables``, ``setpriv`` and ``conntrack``. With the default
+subnet ``10.213.0.0/16``:
 
 * the bridge ``lightmesh0`` holds ``10.213.0.1/24`` (the host side, where the controller's
   proxy API listens); each pod is a network namespace ``lightmesh-NS-POD`` with a veth pair
@@ -12,7 +13,9 @@ Needs root, ``ip`` (iproute2) and ``iptables``. With the default subnet ``10.213
 * as kube-proxy does, the host's ``nat`` table sends a virtual IP and port to the ready
   pods (chain ``LIGHTMESH_SERVICES``, from ``PREROUTING`` and ``OUTPUT``, spread with
   ``statistic``), and masquerades pod-to-pod connections it rewrote (``LIGHTMESH_POSTROUTING``)
-  so replies come back through it; ``LIGHTMESH_FORWARD`` accepts the bridge's traffic;
+  so replies come back through it; ``LIGHTMESH_FORWARD`` accepts the bridge's traffic and
+  refuses service IPs that were not rewritten (no ready pod), which are routed to the bridge;
+  the connection-tracking entries of a removed pod are deleted, so no new connection reuses them;
 * in each pod, :mod:`lightmesh.local.proxyinit` installs Linkerd's redirection; the
   sidecar runs as uid 2102 (exempt from it) and the app as root, unaware of the mesh.
 
@@ -82,6 +85,7 @@ async def run(*argv: str, stdin: str | None = None, check: bool = True) -> str:
 
 class NetnsNetwork(Network):
     netns = True
+    reserved_ports = frozenset((NETNS_INBOUND, NETNS_OUTBOUND, NETNS_ADMIN, NETNS_TAP))
 
     def __init__(self, subnet: str = "10.213.0.0/16") -> None:
         net = ipaddress.ip_network(subnet)
@@ -103,12 +107,11 @@ class NetnsNetwork(Network):
     # -- the node ----------------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        missing = [
-            tool for tool in ("ip", "iptables", "iptables-restore", "setpriv") if not shutil.which(tool)
-        ]
+        tools = ("ip", "iptables", "iptables-restore", "setpriv", "conntrack")
+        missing = [tool for tool in tools if not shutil.which(tool)]
         if missing:
             raise NetnsError(
-                f"--netns needs {', '.join(missing)} (apt-get install iproute2 iptables util-linux)"
+                f"--netns needs {', '.join(missing)} (apt-get install iproute2 iptables util-linux conntrack)"
             )
         await self._remove_leftovers()
         await run("ip", "link", "add", BRIDGE, "type", "bridge")
@@ -121,6 +124,11 @@ class NetnsNetwork(Network):
             await run("iptables", "-w", "-t", table, "-I", hook, "-j", chain)
         await run("iptables", "-w", "-t", "nat", "-A", POSTROUTING, "-s", str(self.pods_net), "-d",
                   str(self.pods_net), "-m", "conntrack", "--ctstate", "DNAT", "-j", "MASQUERADE")  # fmt: skip
+        # a service IP without ready pods is refused, never forwarded off the machine
+        await run("ip", "route", "add", str(self.vip_net), "dev", BRIDGE)
+        await run("iptables", "-w", "-A", FORWARD, "-d", str(self.vip_net), "-p", "tcp", "-j", "REJECT",
+                  "--reject-with", "tcp-reset")  # fmt: skip
+        await run("iptables", "-w", "-A", FORWARD, "-d", str(self.vip_net), "-j", "REJECT")
         await run("iptables", "-w", "-A", FORWARD, "-i", BRIDGE, "-j", "ACCEPT")
         await run("iptables", "-w", "-A", FORWARD, "-o", BRIDGE, "-j", "ACCEPT")
 
@@ -207,6 +215,9 @@ class NetnsNetwork(Network):
     async def remove_pod(self, instance: Instance) -> None:
         if instance.netns is not None:
             await self._delete_namespace(instance.netns)
+            # A reused client port would revive a stale connection entry (TIME_WAIT) and its rewrite
+            # to this pod; forget them, as kube-proxy does. (Exit code 1: there were none.)
+            await run("conntrack", "-D", "--reply-src", instance.host, check=False)
         self.pod_ips.pop(instance.key, None)
         self.veths.pop(instance.key, None)
         self.instances.pop(instance.key, None)

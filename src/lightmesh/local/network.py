@@ -17,6 +17,7 @@ class Network:
 
     netns = False
     controller_host = "127.0.0.1"
+    reserved_ports: frozenset[int] = frozenset()  # ports services may not use
 
     async def setup(self) -> None:
         """Prepare the network before the controller starts."""

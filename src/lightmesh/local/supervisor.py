@@ -6,7 +6,7 @@ on its port) and writes each change into the registry (ready instances only), th
 file and, with ``--netns``, the service addresses. Crashed processes are restarted with
 backoff (:mod:`.procs`). The mesh file is re-read when it changes and ``lightmesh scale``
 asks through the control socket; both reconcile the running instances with the wanted
-ones. SIGINT/SIGTERM (or ``--duration``) stop everything: apps and sidecars, the
+ones. SIGINT, SIGTERM, SIGHUP (or ``--duration``) stop everything: apps and sidecars, the
 controller, the network, then the state, registry and socket files are removed.
 """
 
@@ -33,7 +33,17 @@ from lightmesh.local.sidecar import base_env, controller_argv
 from lightmesh.local.state import STATE_FILE, read_state, write_state
 
 MESH_POLL = 1.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, terminal closed
 CONTROLLER_READY_TIMEOUT = 30.0
+
+
+def columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Rows as lines with left-aligned columns."""
+    widths = [max(len(row[n]) for row in rows) for n in range(len(rows[0]))]
+    return [
+        indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 class UpError(Exception):
@@ -75,7 +85,10 @@ class Up:
         self.runners: dict[str, InstanceRunner] = {}
         self.controller: Supervised | None = None
         self.stop_event = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one reconcile at a time
+        self._publishing = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.proxy_api_addr = self.admin_addr = ""
         self._mesh_text = ""
 
     # -- start-up ----------------------------------------------------------------------------------
@@ -87,7 +100,7 @@ class Up:
         except OSError as exc:
             raise UpError(f"cannot read the mesh file: {exc}") from None
         try:
-            spec = parse_mesh(text, str(path))
+            spec = parse_mesh(text, str(path), self.network.reserved_ports)
         except MeshFileError as exc:
             raise UpError(str(exc), 2) from None
         self._mesh_text = text
@@ -113,7 +126,7 @@ class Up:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.stop_event.set)
         try:
             self.spec = self.load()
@@ -125,7 +138,7 @@ class Up:
             self.error(f"lightmesh up: {exc}")
             return exc.code
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
 
     async def _serve(self) -> int:
@@ -170,7 +183,7 @@ class Up:
             if time.monotonic() > deadline:
                 raise UpError(f"the controller did not become ready; see {self.logs / 'controller.log'}")
             if self.stop_event.is_set():
-                raise UpError("stopped while starting")
+                raise UpError("stopped while starting", 0)
             await asyncio.sleep(0.1)
 
     async def _wait_ready(self) -> None:
@@ -215,7 +228,7 @@ class Up:
             return
         self._mesh_text = text
         try:
-            spec = parse_mesh(text, str(self.opts.mesh_file))
+            spec = parse_mesh(text, str(self.opts.mesh_file), self.network.reserved_ports)
         except MeshFileError as exc:
             self.report(f"lightmesh up: {exc}\n  (keeping the running mesh until the file is fixed)")
             return
@@ -254,7 +267,12 @@ class Up:
 
     async def _start_runner(self, svc: ServiceSpec, index: int) -> None:
         instance = self.network.allocate(svc, index, self.proxy_api_addr)
-        await self.network.add_pod(instance)
+        try:
+            await self.network.add_pod(instance)
+        except (RuntimeError, OSError) as exc:
+            self.error(f"lightmesh up: cannot create {instance.pod} ({svc.key}): {exc}")
+            await self.network.remove_pod(instance)
+            return
         runner = InstanceRunner(instance, self.network, self.logs, self.report, self._ready_changed)
         self.runners[instance.key] = runner
         runner.start()
@@ -264,20 +282,28 @@ class Up:
         await self.network.remove_pod(runner.instance)
 
     def _ready_changed(self) -> None:
-        asyncio.get_running_loop().create_task(self.changed())
+        task = asyncio.get_running_loop().create_task(self.changed())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def changed(self) -> None:
-        """Write what the others see: the registry, the service addresses, the state file."""
-        ready: dict[str, list[Any]] = {}
-        for runner in self.runners.values():
-            if runner.ready:
-                ready.setdefault(runner.instance.service.key, []).append(runner.instance)
-        endpoints = {
-            key: [EndpointEntry(i.address, i.pod) for i in instances] for key, instances in ready.items()
-        }
-        write_atomically(self.registry, registry_text(self.spec, endpoints))
-        await self.network.services_changed(self.spec, ready)
-        self._write_state()
+        """Write what the others see: the registry, the service addresses, the state file.
+
+        Serialised, each from the state when it runs, so an older picture never lands last."""
+        async with self._publishing:
+            ready: dict[str, list[Any]] = {}
+            for runner in self.runners.values():
+                if runner.ready:
+                    ready.setdefault(runner.instance.service.key, []).append(runner.instance)
+            endpoints = {
+                key: [EndpointEntry(i.address, i.pod) for i in instances] for key, instances in ready.items()
+            }
+            write_atomically(self.registry, registry_text(self.spec, endpoints))
+            try:
+                await self.network.services_changed(self.spec, ready)
+            except (RuntimeError, OSError) as exc:
+                self.error(f"lightmesh up: cannot update the service addresses: {exc}")
+            self._write_state()
 
     async def _control(self, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("op") != "scale":
@@ -326,20 +352,23 @@ class Up:
 
     def table(self) -> str:
         ready = sum(r.ready for r in self.runners.values())
-        lines = [
-            f"lightmesh up: {ready}/{len(self.runners)} instances ready "
-            f"({len(self.spec.services)} services); Ctrl-C stops everything",
-            f"  controller    proxy API {self.proxy_api_addr}   admin http://{self.admin_addr}/metrics",
-        ]
+        rows = [["POD", "SERVICE", "MESH ADDRESS", "APP", "OUTBOUND", "ADMIN", ""]]
         for runner in sorted(self.runners.values(), key=lambda r: r.instance.key):
             i = runner.instance
-            lines.append(
-                f"  {i.pod:<12}  {i.service.name}.{i.service.namespace}:{i.service.port}  "
-                f"mesh {i.address}  app :{i.app_port}  outbound {i.outbound_addr}  "
-                f"admin http://{i.admin_addr}/metrics{'' if runner.ready else '  (not ready)'}"
-            )
-        lines.append(f"  state {self.state_file}   logs {self.logs}/")
-        return "\n".join(lines)
+            service = f"{i.service.name}.{i.service.namespace}:{i.service.port}"
+            rows.append([
+                i.pod, service, i.address, f":{i.app_port}", i.outbound_addr, f"http://{i.admin_addr}/metrics",
+                "" if runner.ready else "(not ready)",
+            ])  # fmt: skip
+        return "\n".join(
+            [
+                f"lightmesh up: {ready}/{len(self.runners)} instances ready "
+                f"({len(self.spec.services)} services); Ctrl-C stops everything",
+                f"  controller: proxy API {self.proxy_api_addr}, admin http://{self.admin_addr}/metrics",
+                *columns(rows),
+                f"  state {self.state_file}   logs {self.logs}/",
+            ]
+        )
 
     # -- shutdown ----------------------------------------------------------------------------------
 
@@ -347,6 +376,7 @@ class Up:
         runners = list(self.runners.values())
         self.runners.clear()
         await asyncio.gather(*(self._stop_runner(r) for r in runners))
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # nothing writes after this
         if self.controller is not None:
             await self.controller.stop()
         try:

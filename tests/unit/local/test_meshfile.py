@@ -96,3 +96,13 @@ def test_any_text_parses_or_raises_a_mesh_file_error(text: str) -> None:
     except MeshFileError as exc:
         problems = exc.problems or ["(none)"]
     assert all(p.startswith("mesh.yaml") for p in problems)
+
+
+def test_reserved_ports_are_refused_where_the_sidecar_uses_them() -> None:
+    text = "services:\n  - name: a\n    port: 4143\n    command: python3\n"
+    assert parse_mesh(text).services[0].port == 4143
+    with pytest.raises(MeshFileError) as info:
+        parse_mesh(text, "mesh.yaml", frozenset((4140, 4143)))
+    assert info.value.problems == [
+        "mesh.yaml:3: services[0].port: port 4143 is the sidecar's in a pod (4140, 4143)"
+    ]
