@@ -10,7 +10,12 @@ from cryptography import x509
 
 from lightmesh.controller.identity import pki, store, tokens
 
-NOW = dt.datetime.now(dt.UTC)
+
+
+def _now() -> dt.datetime:
+    """The real time: ``store.init`` stamps certificates with it, so a time taken at import
+    could fall before them in a long test run."""
+    return dt.datetime.now(dt.UTC)
 
 
 def test_init_writes_the_files_and_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -73,14 +78,14 @@ def test_a_broken_token_file_keeps_the_previous_tokens(tmp_path: Path) -> None:
 def test_issuer_files_reload_on_change_and_keep_the_last_good_issuer(tmp_path: Path) -> None:
     store.init(tmp_path)
     files = store.IssuerFiles(tmp_path)
-    first = files.load(NOW)
-    assert files.load(NOW) is first
+    first = files.load(_now())
+    assert files.load(_now()) is first
     (tmp_path / "issuer.key").write_bytes(pki.key_pem(pki.new_key()))  # does not match the cert
-    assert files.load(NOW) is first
+    assert files.load(_now()) is first
     store.init(tmp_path, force=True)
-    assert files.load(NOW).cert != first.cert
+    assert files.load(_now()).cert != first.cert
 
 
 def test_issuer_files_raise_when_nothing_ever_loaded(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="trust-anchors"):
-        store.IssuerFiles(tmp_path).load(NOW)
+        store.IssuerFiles(tmp_path).load(_now())
