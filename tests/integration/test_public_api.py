@@ -116,3 +116,13 @@ def test_tap_of_an_unknown_resource_type_is_invalid(controller: ControllerProces
     finally:
         channel.close()
     assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_proxies_announce_again_after_a_controller_restart(
+    controller: ControllerProcess, meshed: Callable[[str, str], ProxyProcess]
+) -> None:
+    meshed("web", "web-0")
+    wait_for_pods(controller.public_api, {"web-0"})
+    controller.stop()
+    controller.start()  # same ports: the proxy's announce call reconnects with backoff
+    wait_for_pods(controller.public_api, {"web-0"})
