@@ -71,7 +71,6 @@ class Proxy:
         self.sweeper = Sweeper(asyncio.get_running_loop())
         self.tcp_stats = {(d, p): TcpStats(d, p) for d in ("inbound", "outbound") for p in ("src", "dst")}
         self.tables = [HttpTable("inbound"), HttpTable("outbound")]
-        self.metrics = MeshCollector(self.tables, list(self.tcp_stats.values()))
         self.router: OutboundRouter | None = None
         self.sides: list[Side] = []
         self.admin: Listener | None = None
@@ -80,6 +79,7 @@ class Proxy:
         if config.service:
             own["service"] = config.service
         self.taps = TapHub(own, config.tap_redact_headers, config.inbound_forward)
+        self.metrics = MeshCollector(self.tables, list(self.tcp_stats.values()), self.taps.families)
         self.tap_server: Server | None = None
         self.announcer: Announcer | None = None
 

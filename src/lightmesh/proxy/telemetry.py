@@ -15,7 +15,7 @@ import os
 import resource
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from lightmesh.core.latency import BOUNDS_MS, Histogram
 from lightmesh.core.stats import TcpStats
@@ -87,13 +87,21 @@ class HttpTable:
 class MeshCollector:
     """Renders every table and connection counter as metric families at scrape time."""
 
-    def __init__(self, http: list[HttpTable], tcp: list[TcpStats]) -> None:
+    def __init__(
+        self,
+        http: list[HttpTable],
+        tcp: list[TcpStats],
+        extra: Callable[[], Iterable[Family]] | None = None,
+    ) -> None:
         self.http = http
         self.tcp = tcp
+        self.extra = extra  # more families from other parts of the proxy (tap)
 
     def collect(self) -> Iterator[Family]:
         yield from self._http()
         yield from self._tcp()
+        if self.extra is not None:
+            yield from self.extra()
         yield from process_families()
 
     def _http(self) -> Iterator[Family]:

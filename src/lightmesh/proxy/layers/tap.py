@@ -30,6 +30,7 @@ from lightmesh.core.errors import StreamReset
 from lightmesh.core.names import normalize
 from lightmesh.core.ratelimit import TokenBucket
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Response
+from lightmesh.protocol.prometheus import Family
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.tapmatch import Facts, Predicate
 
@@ -101,12 +102,22 @@ class TapHub:
         self.inbound_dst = inbound_dst
         self.base = random.getrandbits(32)
         self.stream = 0
+        self.dropped = 0  # events dropped by observers that have ended
 
     def add(self, observer: Observer) -> None:
         self.observers = [*self.observers, observer]  # copied: requests may be iterating the old list
 
     def remove(self, observer: Observer) -> None:
         self.observers = [o for o in self.observers if o is not observer]
+        self.dropped += observer.dropped
+
+    def families(self) -> list[Family]:
+        """``tap_observers`` (open taps) and ``tap_events_dropped_total``, at scrape time."""
+        observers = Family("tap_observers", "gauge", "Tap.Observe calls open on this proxy")
+        observers.add([], len(self.observers))
+        dropped = Family("tap_events_dropped_total", "counter", "Tap events dropped for slow observers")
+        dropped.add([], self.dropped + sum(o.dropped for o in self.observers))
+        return [observers, dropped]
 
     def headers(self, fields: Headers | None) -> list[pb.Header]:
         redact = self.redact
