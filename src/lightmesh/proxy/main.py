@@ -40,10 +40,11 @@ from lightmesh.proxy.inbound import InboundForwarder, inbound_target
 from lightmesh.proxy.layers.deadline import deadline_layer
 from lightmesh.proxy.layers.errors import errors_layer
 from lightmesh.proxy.layers.metrics import metrics_layer
-from lightmesh.proxy.layers.tap import TapHub, tap_layer
+from lightmesh.proxy.layers.tap import tap_layer
 from lightmesh.proxy.outbound import OutboundRouter
 from lightmesh.proxy.resolve import StaticDnsResolver
 from lightmesh.proxy.service import Service, stack
+from lightmesh.proxy.taphub import TapHub
 from lightmesh.proxy.tcp import TargetFn, TcpForwarder
 from lightmesh.proxy.telemetry import HttpTable, MeshCollector
 

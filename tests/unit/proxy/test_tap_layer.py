@@ -9,7 +9,8 @@ from lightmesh.api.gen import tap_pb2 as pb
 from lightmesh.core.addr import SocketAddr
 from lightmesh.protocol.messages import BytesBody, ConnInfo, Request, Response
 from lightmesh.proxy.announce import reachable
-from lightmesh.proxy.layers.tap import Observer, TapHub, tap_layer
+from lightmesh.proxy.layers.tap import tap_layer
+from lightmesh.proxy.taphub import Observer, TapHub
 from lightmesh.proxy.tapmatch import compile_match
 
 CONN = ConnInfo("inbound", ("10.0.0.9", 40000), ("10.0.0.5", 4143))
