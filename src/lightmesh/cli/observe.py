@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         path: str = typer.Option("", "--path", help="only paths starting with this prefix"),
         limit: int = typer.Option(0, "--limit", help="stop after this many requests (0: until Ctrl-C)"),
         output: str = typer.Option(
-            "", "--output", "-o", help="json: one JSON object per event, with headers"
+            "", "--output", "-o", help="wide: with resources; json: one JSON object per event, with headers"
         ),
         api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
     ) -> None:
