@@ -18,7 +18,7 @@ from tests.support.controller import ControllerProcess
 from tests.support.proxy import ProxyProcess
 from tests.support.public import list_proxies, tap, version, wait_for_pods
 from tests.support.tap import kind
-from tests.support.tcp_client import http_request
+from tests.support.tcp_client import http_request, wait_until
 
 
 def test_proxies_are_listed_while_they_run(
@@ -116,3 +116,39 @@ def test_tap_of_an_unknown_resource_type_is_invalid(controller: ControllerProces
     finally:
         channel.close()
     assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_proxies_announce_again_after_a_controller_restart(
+    controller: ControllerProcess, meshed: Callable[[str, str], ProxyProcess]
+) -> None:
+    meshed("web", "web-0")
+    wait_for_pods(controller.public_api, {"web-0"})
+    controller.stop()
+    controller.start()  # same ports: the proxy's announce call reconnects with backoff
+    wait_for_pods(controller.public_api, {"web-0"})
+
+
+def test_cancelling_a_tap_ends_it_at_every_proxy(
+    controller: ControllerProcess, meshed: Callable[[str, str], ProxyProcess]
+) -> None:
+    proxies = [meshed("web", "web-0"), meshed("web", "web-1")]
+    wait_for_pods(controller.public_api, {"web-0", "web-1"})
+    channel, stream = tap(controller.public_api, _tap_request("deploy", "web"))
+    try:
+        for _ in range(200):  # until both proxies report, so both observe calls are open
+            seen = set()
+            for proxy in proxies:
+                http_request(proxy.inbound, "GET", "/status/200")
+            try:
+                while True:
+                    seen.add(stream.next(timeout=0.1).proxy)
+            except AssertionError:
+                pass
+            if len(seen) == 2:
+                break
+        assert [p.metric("tap_observers") for p in proxies] == [1, 1]
+    finally:
+        stream.cancel()
+        channel.close()
+    for proxy in proxies:
+        wait_until(lambda p=proxy: p.metric("tap_observers") == 0, what="the proxy's tap ended")

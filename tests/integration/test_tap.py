@@ -11,8 +11,11 @@ import time
 from collections.abc import Callable
 
 import grpc
+import pytest
 
 from lightmesh.api.gen import tap_pb2 as pb
+from tests.support.h1_peers import start_isolated
+from tests.support.h2_peers import H2Client, H2Upstream, grpc_frame
 from tests.support.proxy import ProxyProcess
 from tests.support.tap import kind, observe, request_events, until_tapping
 from tests.support.tcp_client import http_request
@@ -20,6 +23,8 @@ from tests.support.upstream import UpstreamServer
 
 StartProxy = Callable[..., ProxyProcess]
 HOST = "web.example:8080"
+GRPC_AUTHORITY = "grpc.svc:50051"
+GRPC_PATH = "/lightmesh.test.Echo/Unary"
 
 
 def _path(prefix: str) -> pb.Match:
@@ -158,3 +163,32 @@ def test_outbound_requests_carry_their_destination(proxy: ProxyProcess, upstream
     assert f"{req.destination.ip}:{req.destination.port}" == upstream.addr
     assert req.source_meta["namespace"] == "default"
     assert end.http.response_end.response_bytes == len(b"chunk\n") * 3
+
+
+@pytest.mark.parametrize(("status", "trailers_only"), [("0", False), ("14", False), ("5", True)])
+def test_grpc_calls_end_with_their_grpc_status(
+    request: pytest.FixtureRequest, status: str, trailers_only: bool
+) -> None:
+    with H2Upstream("grpc") as app:
+        proxy = start_isolated(request, LIGHTMESH_PROXY_STATIC_DESTINATIONS=f"{GRPC_AUTHORITY}={app.addr}")
+        metadata = [("content-type", "application/grpc"), ("te", "trailers"), ("x-grpc-status", status)]
+        if trailers_only:
+            metadata.append(("x-trailers-only", "1"))
+        channel, stream = observe(proxy.tap, pb.ObserveRequest(match=_path("/lightmesh.test")))
+        try:
+            with H2Client(proxy.outbound, timeout=5.0) as client:
+
+                def call() -> None:
+                    client.get(GRPC_PATH, GRPC_AUTHORITY, "POST", metadata, grpc_frame(b"ping"), timeout=5.0)
+
+                until_tapping(stream, call)
+                call()
+                req, rsp, end = request_events(stream, GRPC_PATH)
+        finally:
+            stream.cancel()
+            channel.close()
+    assert req.http.request_init.method == "POST"
+    assert rsp.http.response_init.http_status == 200
+    assert end.http.response_end.eos.grpc_status_code == int(status)
+    trailers = {h.name: h.value for h in end.http.response_end.trailers}
+    assert trailers.get("grpc-status", status.encode()) == status.encode()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from lightmesh import __version__
+from lightmesh.api.gen.tap_pb2 import TapEvent
 from lightmesh.cli.client import ApiClient, ApiError, ApiUnavailable
 from lightmesh.cli.tapflags import TapFlags, tap_request
 from lightmesh.cli.tapformat import event_json_line, event_line
@@ -38,13 +39,16 @@ def run_api(command: str, api_flag: str | None, body: Callable[[Target], Corouti
 
 
 def run_tap(flags: TapFlags, output: str, api_flag: str | None) -> int:
-    if output not in ("", "json"):
-        return fail("tap", f"-o must be json (or omitted for lines), got {output!r}", 2)
+    if output not in ("", "wide", "json"):
+        return fail("tap", f"-o must be wide or json (or omitted for lines), got {output!r}", 2)
     try:
         request = tap_request(flags)
     except ValueError as exc:
         return fail("tap", str(exc), 2)
-    render = event_json_line if output == "json" else event_line
+    wide = output == "wide"
+
+    def render(event: TapEvent) -> str:
+        return event_json_line(event) if output == "json" else event_line(event, wide)
 
     async def body(target: Target) -> int:
         async with ApiClient(target) as client:

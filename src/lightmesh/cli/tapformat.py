@@ -9,8 +9,9 @@ Lines (``µs`` and ``B`` as in ``linkerd tap``)::
 ``end`` carries ``grpc-status=NAME`` for gRPC, ``reset-error=CODE`` for a reset
 stream, or ``error="..."`` when the proxy could not finish the response. ``dst``
 shows the destination pod (``pod:PORT``) when known, else the address, else the
-authority. :func:`event_json` is one JSON object per event with every field and the
-(redacted) headers.
+authority. ``-o wide`` adds the resources (``src_pod``, ``src_res=deploy/NAME``,
+``src_ns``, and the same for ``dst``) where known. :func:`event_json` is one JSON
+object per event with every field and the (redacted) headers.
 """
 
 from __future__ import annotations
@@ -90,8 +91,26 @@ def event_id(ident: pb.TapEvent.Http.StreamId) -> str:
     return f"{ident.base}:{ident.stream}"
 
 
-def event_line(event: pb.TapEvent) -> str:
-    """One line for ``event``; empty for an event without HTTP data."""
+def resources(event: pb.TapEvent) -> str:
+    """``-o wide``'s suffix: the source's and destination's resources, where known."""
+    parts = []
+    for side, meta in (("src", event.source_meta), ("dst", event.destination_meta)):
+        if meta.get("pod"):
+            parts.append(f"{side}_pod={meta['pod']}")
+        if meta.get("service"):
+            parts.append(f"{side}_res=deploy/{meta['service']}")
+        if meta.get("namespace"):
+            parts.append(f"{side}_ns={meta['namespace']}")
+    return " " + " ".join(parts) if parts else ""
+
+
+def event_line(event: pb.TapEvent, wide: bool = False) -> str:
+    """One line for ``event`` (``wide``: with resources); empty for an event without HTTP data."""
+    line = _line(event)
+    return line + resources(event) if wide and line else line
+
+
+def _line(event: pb.TapEvent) -> str:
     http = event.http
     which = http.WhichOneof("event")
     if which == "request_init":

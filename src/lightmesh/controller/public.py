@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from grpclib import GRPCError, Status
 from grpclib.server import Stream
 
@@ -67,7 +69,8 @@ class PublicApi(ApiBase):
             where = f" in namespace {request.target.namespace}" if request.target.namespace else ""
             raise GRPCError(Status.FAILED_PRECONDITION, f"no announced proxy with tap for {what}{where}")
         try:
-            async for event in fan_out(found, request.observe):
-                await stream.send_message(event)
+            async with contextlib.aclosing(fan_out(found, request.observe)) as events:
+                async for event in events:  # closed at once when the client goes away
+                    await stream.send_message(event)
         except TapFailed as exc:
             raise GRPCError(Status.UNAVAILABLE, f"no proxy could be tapped: {exc}") from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError, StreamTerminatedError
@@ -45,7 +45,7 @@ async def fan_out(
     proxies: list[public_pb2.ProxyInfo],
     request: pb.ObserveRequest,
     on_error: Callable[[str, str], None] | None = None,
-) -> AsyncIterator[pb.TapEvent]:
+) -> AsyncGenerator[pb.TapEvent, None]:
     queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_SIZE)
     errors: list[str] = []
     per_proxy = share(request, len(proxies))

@@ -47,11 +47,12 @@ from lightmesh.proxy.inbound import InboundForwarder, inbound_target
 from lightmesh.proxy.layers.deadline import deadline_layer
 from lightmesh.proxy.layers.errors import errors_layer
 from lightmesh.proxy.layers.metrics import metrics_layer
-from lightmesh.proxy.layers.tap import TapHub, tap_layer
+from lightmesh.proxy.layers.tap import tap_layer
 from lightmesh.proxy.outbound import OutboundRouter
 from lightmesh.proxy.resolve import StaticDnsResolver
 from lightmesh.proxy.routestats import BalancerStates
 from lightmesh.proxy.service import Service, stack
+from lightmesh.proxy.taphub import TapHub
 from lightmesh.proxy.tcp import TargetFn, TcpForwarder
 from lightmesh.proxy.telemetry import HttpTable, MeshCollector
 
@@ -80,7 +81,6 @@ class Proxy:
         self.sweeper = Sweeper(asyncio.get_running_loop())
         self.tcp_stats = {(d, p): TcpStats(d, p) for d in ("inbound", "outbound") for p in ("src", "dst")}
         self.tables = [HttpTable("inbound"), HttpTable("outbound")]
-        self.metrics = MeshCollector(self.tables, list(self.tcp_stats.values()))
         self.router: OutboundRouter | None = None
         self.sides: list[Side] = []
         self.admin: Listener | None = None
@@ -91,6 +91,7 @@ class Proxy:
         if config.service:
             own["service"] = config.service
         self.taps = TapHub(own, config.tap_redact_headers, config.inbound_forward)
+        self.metrics = MeshCollector(self.tables, list(self.tcp_stats.values()), self.taps.families)
         self.tap_server: Server | None = None
         self.announcer: Announcer | None = None
 

@@ -21,7 +21,7 @@ from grpclib.server import Server, Stream
 from lightmesh.api.gen import tap_pb2 as pb
 from lightmesh.api.gen.tap_grpc import TapBase
 from lightmesh.core.addr import SocketAddr
-from lightmesh.proxy.layers.tap import Observer, TapHub
+from lightmesh.proxy.taphub import Observer, TapHub
 from lightmesh.proxy.tapmatch import compile_match
 
 log = logging.getLogger(__name__)

@@ -87,10 +87,16 @@ class HttpTable:
 class MeshCollector:
     """Renders every table and connection counter as metric families at scrape time."""
 
-    def __init__(self, http: list[HttpTable], tcp: list[TcpStats]) -> None:
+    def __init__(
+        self,
+        http: list[HttpTable],
+        tcp: list[TcpStats],
+        extra: Callable[[], Iterable[Family]] | None = None,
+    ) -> None:
         self.http = http
         self.tcp = tcp
-        self.extra: list[Callable[[], Iterable[Family]]] = []  # routes, balancers, identity
+        # more families from other parts of the proxy: tap, routes, balancers, identity
+        self.extra: list[Callable[[], Iterable[Family]]] = [extra] if extra is not None else []
 
     def collect(self) -> Iterator[Family]:
         yield from self._http()

@@ -13,6 +13,10 @@ def test_lines_match_the_golden_file() -> None:
     assert_golden("tap.txt", "".join(event_line(e) + "\n" for e in sample_events()))
 
 
+def test_wide_lines_match_the_golden_file() -> None:
+    assert_golden("tap_wide.txt", "".join(event_line(e, wide=True) + "\n" for e in sample_events()))
+
+
 def test_json_matches_the_golden_file() -> None:
     assert_golden("tap.jsonl", "".join(event_json_line(e) + "\n" for e in sample_events()))
 

@@ -11,7 +11,6 @@ from cryptography import x509
 from lightmesh.controller.identity import pki, store, tokens
 
 
-
 def _now() -> dt.datetime:
     """The real time: ``store.init`` stamps certificates with it, so a time taken at import
     could fall before them in a long test run."""
