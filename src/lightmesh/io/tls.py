@@ -167,7 +167,12 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.closed or self._eof_sent or not data:
             return
-        self.ssl.write(data)
+        try:
+            self.ssl.write(data)
+        except ssl.SSLError as exc:  # the session is broken (e.g. a fatal alert arrived)
+            log.debug("TLS write to %s failed: %s", self.get_extra_info("peername"), exc)
+            self.abort()
+            return
         self._flush()
 
     def writelines(self, list_of_data: Any) -> None:
