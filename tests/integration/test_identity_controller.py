@@ -78,6 +78,11 @@ def test_certify_refuses_unknown_tokens_other_identities_and_wrong_csrs(setup) -
     assert "exactly" in why
     code, why = _code(lambda: certify(api, WEB, tokens["web.default"], b"garbage"))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert controller.metric("identity_certify_total", outcome="unauthenticated") == 1
+    assert controller.metric("identity_certify_total", outcome="permission_denied") == 1
+    assert controller.metric("identity_certify_total", outcome="invalid_argument") == 2
+    assert controller.metric("identity_certify_total", outcome="ok") == 0
+    assert controller.metric("identity_issuer_expiration_timestamp_seconds") > 0
 
 
 def test_tokens_added_while_running_are_accepted(setup) -> None:  # type: ignore[no-untyped-def]

@@ -155,3 +155,23 @@ def test_a_server_that_proves_another_identity_is_refused(tmp_path: Path, app: U
         assert server.metric("request_total", direction="inbound") == 0
     finally:
         running.stop()
+
+
+def test_a_connect_tunnel_to_a_meshed_endpoint_is_carried_over_mtls(
+    mesh: tuple[ProxyProcess, ProxyProcess],
+) -> None:
+    """CONNECT goes over mTLS; the server proxy detects HTTP in the tunnel and treats it as such."""
+    client, server = mesh
+    before = server.metric("request_total", direction="inbound", tls="true", client_id=CLIENT)
+    host, port = client.outbound.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    conn.set_tunnel("web", 80)
+    conn.request("GET", "/echo", headers={"lightmesh-client-id": "forged"})
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    assert response.status == 200
+    assert ["lightmesh-client-id", CLIENT] in body["headers"]
+    assert ["lightmesh-client-id", "forged"] not in body["headers"]
+    assert client.metric("outbound_tls_errors_total") == 0
+    wait_at_least(server, "request_total", before + 1, direction="inbound", tls="true", client_id=CLIENT)

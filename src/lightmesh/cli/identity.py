@@ -66,13 +66,13 @@ def show(
 def render(info: dict[str, Any], now: dt.datetime) -> str:
     not_after = dt.datetime.fromisoformat(info["not_after"])
     left = int((not_after - now).total_seconds())
-    expiry = f"in {_span(left)}" if left > 0 else f"EXPIRED {_span(-left)} ago"
+    expiry = f"expires in {_span(left)}" if left > 0 else f"EXPIRED {_span(-left)} ago"
     rows = [
         ("Identity", info["identity"]),
         ("Issuer", info["issuer"]),
         ("Serial", info["serial"]),
         ("Not before", info["not_before"]),
-        ("Not after", f"{info['not_after']} (expires {expiry})"),
+        ("Not after", f"{info['not_after']} ({expiry})"),
     ]
     return "\n".join(f"{name + ':':<12}{value}" for name, value in rows)
 

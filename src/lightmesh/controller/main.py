@@ -39,6 +39,7 @@ from lightmesh.core.addr import SocketAddr
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN
 
 if TYPE_CHECKING:
+    from lightmesh.controller.identity.pki import Issuer
     from lightmesh.controller.identity.service import IdentityService
     from lightmesh.controller.sources.kubernetes import KubernetesSource
 
@@ -114,6 +115,9 @@ class Controller:
         except (OSError, ValueError, PkiError) as exc:
             raise IdentityError(f"--identity-dir {directory}: {exc}") from None
         self.identity = IdentityService(issuer, BootstrapTokens(directory))
+        self.stats.certify = self.identity.outcomes
+        self.identity.on_issuer = self._issuer_used
+        self._issuer_used(loaded)
         log.info(
             "identity service: issuer %s (until %s), trust domain %s",
             loaded.cert.subject.rfc4514_string(),
@@ -139,6 +143,9 @@ class Controller:
             self.directory.service_count,
             self.directory.endpoint_count,
         )
+
+    def _issuer_used(self, issuer: Issuer) -> None:
+        self.stats.issuer_expiry = issuer.not_after.timestamp()
 
     def is_ready(self) -> bool:
         return self.listening and self.directory.synced

@@ -10,6 +10,8 @@ turns them, and the directory's sizes, into metric families when ``/metrics`` is
 * ``registry_reloads_total{source}`` and ``registry_reload_errors_total{source}``: loads of
   the registry that were applied, and attempts that were refused (the last good state stays);
 * ``registry_services{source}`` and ``registry_endpoints{source}``: what is known now;
+* with ``--identity-dir``: ``identity_certify_total{outcome}`` (``ok`` or the gRPC status
+  of a refusal) and ``identity_issuer_expiration_timestamp_seconds``;
 * ``process_*`` from prometheus-client's process collector.
 """
 
@@ -29,13 +31,15 @@ RPCS = ("get", "get_profile")
 
 
 class ControllerStats:
-    __slots__ = ("reload_errors", "reloads", "subscriptions", "updates")
+    __slots__ = ("certify", "issuer_expiry", "reload_errors", "reloads", "subscriptions", "updates")
 
     def __init__(self) -> None:
         self.subscriptions: Counter[str] = Counter(dict.fromkeys(RPCS, 0))
         self.updates: Counter[tuple[str, str]] = Counter()  # (rpc, type)
         self.reloads = 0
         self.reload_errors = 0
+        self.certify: Counter[str] | None = None  # Identity.Certify outcomes, when identity is on
+        self.issuer_expiry = 0.0
 
     @contextmanager
     def subscribed(self, rpc: str) -> Iterator[None]:
@@ -74,7 +78,19 @@ class ControllerCollector(Collector):
         services.add_metric(src, self.directory.service_count)
         endpoints = GaugeMetricFamily("registry_endpoints", "Endpoints known.", labels=["source"])
         endpoints.add_metric(src, self.directory.endpoint_count)
-        return [subs, updates, reloads, errors, services, endpoints]
+        families: list[Metric] = [subs, updates, reloads, errors, services, endpoints]
+        if s.certify is not None:
+            certify = CounterMetricFamily(
+                "identity_certify", "Identity.Certify calls by outcome.", labels=["outcome"]
+            )
+            for outcome, n in sorted(s.certify.items()):
+                certify.add_metric([outcome], n)
+            expiry = GaugeMetricFamily(
+                "identity_issuer_expiration_timestamp_seconds", "When the issuer certificate expires."
+            )
+            expiry.add_metric([], s.issuer_expiry)
+            families += [certify, expiry]
+        return families
 
 
 def make_registry(stats: ControllerStats, directory: Directory, source: str) -> CollectorRegistry:

@@ -10,7 +10,8 @@ handshake (within the same timeout) must succeed and the server's verified
 certificate must name exactly the identity discovery promised, else the request
 fails with a 502 saying what the server proved instead (or why the handshake failed:
 a peer proxy with another identity does not terminate TLS for our SNI but relays it
-to its application). Both failures are counted in ``ClientTls.errors``. The protocol gets the TLS connection as its transport.
+to its application). Both failures are counted in ``ClientTls.errors``. The protocol
+gets the TLS connection as its transport.
 """
 
 from __future__ import annotations

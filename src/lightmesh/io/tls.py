@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 log = logging.getLogger(__name__)
-READ_SIZE = 64 * 1024  # at most this much plaintext per SSL read (transient)
+READ_SIZE = 16 * 1024  # one TLS record's plaintext at most: what one SSL read returns (transient)
 
 
 class TlsRefused(Exception):
@@ -160,6 +160,8 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
             if app is not None:
                 app.data_received(data)
                 app = self.app  # the application may hand the connection over
+            if not self._incoming.pending and not self.ssl.pending():
+                break  # all read: skip the read that would only raise SSLWantReadError
         if self._outgoing.pending:  # post-handshake messages (key updates) to answer
             self._flush()
 
@@ -167,7 +169,12 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.closed or self._eof_sent or not data:
             return
-        self.ssl.write(data)
+        try:
+            self.ssl.write(data)
+        except ssl.SSLError as exc:  # the session is broken (e.g. a fatal alert arrived)
+            log.debug("TLS write to %s failed: %s", self.get_extra_info("peername"), exc)
+            self.abort()
+            return
         self._flush()
 
     def writelines(self, list_of_data: Any) -> None:

@@ -2,7 +2,8 @@
 
 :func:`mesh_contexts` builds, from a certificate chain, its private key and the trust
 bundle (all PEM, in memory), one server context and one client context per ALPN
-protocol the proxy speaks to a peer proxy (HTTP/2, HTTP/1.1, opaque TCP). ``ssl`` can
+protocol the proxy speaks to a peer proxy (HTTP/2, HTTP/1.1, opaque TCP, and none:
+"detect the protocol from the bytes", for CONNECT tunnels). ``ssl`` can
 only load a certificate and key from a path, so they are written to anonymous
 memory files (``memfd_create``) and loaded through ``/proc/self/fd``: the key never
 touches a file system and the memory files are closed at once. The key is also
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 ALPN_H2 = "h2"
 ALPN_HTTP1 = "http/1.1"
 ALPN_OPAQUE = "lightmesh.opaque"
+ALPN_DETECT = ""  # no ALPN: the peer proxy detects the protocol from the bytes
 ALPNS = (ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE)
 
 
@@ -63,8 +65,9 @@ def mesh_contexts(chain_pem: bytes, key_pem: bytes, password: bytes, anchors_pem
         server.num_tickets = 0
         server.set_alpn_protocols(list(ALPNS))
         clients = {}
-        for alpn in ALPNS:
+        for alpn in (*ALPNS, ALPN_DETECT):
             client = _context(ssl.PROTOCOL_TLS_CLIENT, anchors, chain, key, password)
-            client.set_alpn_protocols([alpn])
+            if alpn:
+                client.set_alpn_protocols([alpn])
             clients[alpn] = client
     return MeshContexts(server, clients)

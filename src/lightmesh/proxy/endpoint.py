@@ -8,7 +8,9 @@ It also opens raw TCP connections for tunnels.
 
 With an identity of its own (``tls_source``), the connector dials every endpoint
 whose identity discovery reported (:meth:`Connector.set_identity`) with mutual TLS,
-requiring that identity from the server.
+requiring that identity from the server; a CONNECT tunnel to one goes without ALPN,
+so the peer proxy detects the protocol of the tunnelled bytes as it would in plaintext
+(HTTP in a tunnel still loses a forged ``lightmesh-client-id`` and gains the real one).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lightmesh.io.h2client import H2Pool, NotHttp2
 from lightmesh.io.pool import EndpointPool, TlsSource
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
+from lightmesh.io.tlsconfig import ALPN_DETECT
 from lightmesh.protocol.messages import NO_BODY, Request, Response
 from lightmesh.proxy import orig_proto
 
@@ -94,7 +97,11 @@ class Connector:
 
     async def tunnel(self, addr: SocketAddr) -> Response:
         """Open a raw connection to ``addr`` and answer a CONNECT with it."""
-        _, pipe = await open_connection(addr, lambda: Pipe(self.stats), self.connect_timeout)
+        tls = None
+        server_id = self.identities.get(addr)
+        if server_id is not None and self.tls_source is not None:
+            tls = self.tls_source.client_tls(server_id, ALPN_DETECT)  # the peer detects what the bytes are
+        _, pipe = await open_connection(addr, lambda: Pipe(self.stats), self.connect_timeout, tls)
         if pipe.transport is not None:
             pipe.transport.pause_reading()  # resumed when the relay is joined
         response = Response(200, [], NO_BODY, reason=b"Connection established")

@@ -158,7 +158,9 @@ class LocalIdentity:
         while True:
             try:
                 self.install(await self.certify_once())
-            except CertifyError as exc:
+            except Exception as exc:  # a bug must not end the refreshes either: log it and retry
+                if not isinstance(exc, CertifyError):
+                    log.exception("identity %s: unexpected error while certifying", self.name)
                 self.failures += 1
                 wait = delay * random.uniform(0.5, 1.0)
                 delay = min(delay * 2, BACKOFF_MAX)

@@ -22,7 +22,7 @@ from grpclib.server import Stream
 
 from lightmesh.api.gen import identity_pb2 as pb
 from lightmesh.api.gen.identity_grpc import IdentityBase
-from lightmesh.controller.identity.pki import PkiError
+from lightmesh.controller.identity.pki import Issuer, PkiError
 from lightmesh.controller.identity.store import IssuerFiles
 from lightmesh.controller.identity.tokens import InvalidToken, TokenValidator
 from lightmesh.core.identity import identity_name
@@ -40,7 +40,8 @@ class IdentityService(IdentityBase):
         self.issuer = issuer
         self.tokens = tokens
         self.clock = clock
-        self.outcomes: Counter[str] = Counter()  # certify_total{outcome}
+        self.outcomes: Counter[str] = Counter({"ok": 0})  # identity_certify_total{outcome}
+        self.on_issuer: Callable[[Issuer], None] = _ignore  # told the issuer each call used
 
     async def Certify(self, stream: Stream[pb.CertifyRequest, pb.CertifyResponse]) -> None:
         request = await stream.recv_message()
@@ -75,6 +76,7 @@ class IdentityService(IdentityBase):
             issuer = self.issuer.load(now)
         except (OSError, PkiError) as exc:
             raise GRPCError(Status.UNAVAILABLE, f"no usable issuer: {exc}") from None
+        self.on_issuer(issuer)
         if now >= issuer.not_after:
             raise GRPCError(Status.UNAVAILABLE, f"the issuer expired at {issuer.not_after.isoformat()}")
         try:
@@ -85,3 +87,7 @@ class IdentityService(IdentityBase):
         response.valid_until.FromDatetime(valid_until)
         log.info("certified %s until %s", proven, valid_until.isoformat())
         return response
+
+
+def _ignore(issuer: Issuer) -> None:
+    pass

@@ -9,7 +9,7 @@
 
 :func:`init` creates a new root and issuer (refusing to overwrite without ``force``).
 :class:`IssuerFiles` loads the issuer for the controller and re-loads it when any of
-its files changes; a changed set that does not validate is logged and the last good
+its files' contents change; a changed set that does not validate is logged and the last good
 issuer kept, so a half-copied rotation never stops issuance.
 """
 
@@ -137,26 +137,26 @@ class IssuerFiles:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.config = read_config(directory)
-        self._stamp: tuple[tuple[int, int], ...] | None = None
+        self._stamp: tuple[bytes, ...] | None = None
         self._issuer: pki.Issuer | None = None
 
-    def _stamps(self) -> tuple[tuple[int, int], ...]:
-        out = []
-        for name in (ANCHORS, ISSUER_CRT, ISSUER_KEY):
-            st = (self.directory / name).stat()
-            out.append((st.st_mtime_ns, st.st_size))
-        return tuple(out)
-
     def load(self, now: dt.datetime) -> pki.Issuer:
-        """The current issuer; raises :class:`pki.PkiError` or ``OSError`` only when none ever loaded."""
+        """The current issuer; raises :class:`pki.PkiError` or ``OSError`` only when none ever loaded.
+
+        The files are small and read at each call (a certification, rare): a change is
+        seen even when it keeps the size and lands within the file system's timestamp
+        granularity."""
         stamp = None
         try:
-            stamp = self._stamps()
+            anchors, cert, key = (
+                (self.directory / n).read_bytes() for n in (ANCHORS, ISSUER_CRT, ISSUER_KEY)
+            )
+            stamp = (anchors, cert, key)
             if stamp != self._stamp or self._issuer is None:
                 issuer = pki.load_issuer(
-                    (self.directory / ANCHORS).read_bytes(),
-                    (self.directory / ISSUER_CRT).read_bytes(),
-                    (self.directory / ISSUER_KEY).read_bytes(),
+                    anchors,
+                    cert,
+                    key,
                     now,
                     dt.timedelta(seconds=self.config.issuance_lifetime),
                     dt.timedelta(seconds=self.config.clock_skew_allowance),

@@ -4,9 +4,9 @@ A :class:`TokenValidator` turns a token into the :class:`Workload` (ServiceAccou
 namespace) it proves, or raises :class:`InvalidToken`. The embedded default is
 :class:`BootstrapTokens`: per-workload tokens made by ``lightmesh identity token``,
 kept in the identity directory's ``tokens`` file as one ``sha256:<hex> <sa>.<ns>``
-line each, so the file never holds a usable token. The file is re-read whenever it
-changes (checked on each validation, a ``stat``), so tokens can be added or revoked
-while the controller runs. A Kubernetes validator (TokenReview of ServiceAccount
+line each, so the file never holds a usable token. The file is read on each
+validation (rare: a certification) and re-parsed when its text changed, so tokens can be
+added or revoked while the controller runs. A Kubernetes validator (TokenReview of ServiceAccount
 tokens) plugs in behind the same interface.
 """
 
@@ -65,25 +65,27 @@ class BootstrapTokens:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / TOKENS_FILE
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: str | None = None  # the text last parsed
         self._tokens: dict[str, Workload] = {}
 
     def _reload(self) -> None:
         try:
-            st = self.path.stat()
+            text = self.path.read_text()
         except FileNotFoundError:
             self._stamp, self._tokens = None, {}
             return
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp == self._stamp:
+        except OSError as exc:
+            log.error("cannot read %s, keeping the previous %d tokens: %s", self.path, len(self._tokens), exc)
+            return
+        if text == self._stamp:
             return
         try:
-            self._tokens = parse_tokens(self.path.read_text(), str(self.path))
-        except (OSError, ValueError) as exc:
+            self._tokens = parse_tokens(text, str(self.path))
+        except ValueError as exc:
             log.error("keeping the previous %d tokens: %s", len(self._tokens), exc)
         else:
             log.info("token store %s loaded: %d tokens", self.path, len(self._tokens))
-        self._stamp = stamp
+        self._stamp = text
 
     async def validate(self, token: bytes) -> Workload:
         return self.lookup(token)
