@@ -62,6 +62,13 @@ def _duration(value: str) -> str:
     return value
 
 
+def _unitless(value: Any) -> Any:
+    """A bare number where a duration belongs: say what is missing rather than 'not a string'."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}: add a unit, e.g. {value}ms or {value}s")
+    return value
+
+
 def _regex(value: str) -> str:
     try:
         re.compile(value.encode("utf-8"))
@@ -170,6 +177,7 @@ class DelaySpec(_Spec):
     percent: float | int = Field(ge=0, le=100)
 
     _duration = field_validator("duration")(_duration)
+    _unitless = field_validator("duration", mode="before")(_unitless)
 
 
 class FaultSpec(_Spec):
@@ -192,6 +200,8 @@ class RouteSpec(_Spec):
     def _timeouts(cls, value: str | None) -> str | None:
         return None if value is None else _duration(value)
 
+    _unitless = field_validator("timeout", "response_timeout", mode="before")(_unitless)
+
 
 class RetryBudgetSpec(_Spec):
     retry_ratio: float | int = Field(RETRY_RATIO, ge=0, le=1000)
@@ -199,6 +209,7 @@ class RetryBudgetSpec(_Spec):
     ttl: str = f"{RETRY_TTL_SECONDS}s"
 
     _ttl = field_validator("ttl")(_duration)
+    _unitless = field_validator("ttl", mode="before")(_unitless)
 
 
 class ProfileBody(_Spec):

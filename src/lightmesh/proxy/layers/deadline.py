@@ -16,6 +16,7 @@ reset.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from lightmesh.core.deadlines import encode_deadline, parse_deadline
 from lightmesh.core.errors import DeadlineExceeded
@@ -57,27 +58,31 @@ def forward_deadline(request: Request, now: float) -> None:
 
 def deadline_layer() -> Layer:
     def layer(inner: Service) -> Service:
-        async def service(request: Request) -> Response:
+        def service(request: Request) -> Awaitable[Response]:
             timeout, from_grpc = _timeout(request)
             if timeout is None:
-                return await inner(request)
-            if timeout <= 0:
-                return error_response(DeadlineExceeded("deadline already expired: not forwarded"), request)
-            loop = asyncio.get_running_loop()
-            deadline = request.deadline = loop.time() + timeout
-            try:
-                async with asyncio.timeout_at(deadline):
-                    response = await inner(request)
-            except TimeoutError:
-                why = DeadlineExceeded(f"deadline of {timeout * 1000:.0f}ms exceeded before a response")
-                return error_response(why, request)
-            if from_grpc:
-                response.body = DeadlineBody(response.body, deadline)
-            return response
+                return inner(request)  # no coroutine of its own: a request without a deadline costs a scan
+            return _bounded(inner, request, timeout, from_grpc)
 
         return service
 
     return layer
+
+
+async def _bounded(inner: Service, request: Request, timeout: float, from_grpc: bool) -> Response:
+    if timeout <= 0:
+        return error_response(DeadlineExceeded("deadline already expired: not forwarded"), request)
+    loop = asyncio.get_running_loop()
+    deadline = request.deadline = loop.time() + timeout
+    try:
+        async with asyncio.timeout_at(deadline):
+            response = await inner(request)
+    except TimeoutError:
+        why = DeadlineExceeded(f"deadline of {timeout * 1000:.0f}ms exceeded before a response")
+        return error_response(why, request)
+    if from_grpc:
+        response.body = DeadlineBody(response.body, deadline)
+    return response
 
 
 class DeadlineBody:
