@@ -20,7 +20,9 @@ import pytest
 from tests.support.controller import launch, write_atomically
 from tests.support.flaky import FlakyServer
 from tests.support.h1_peers import start_isolated
+from tests.support.h2_peers import H2Client, H2Upstream, grpc_frame, grpc_messages
 from tests.support.proxy import ProxyProcess, free_port
+from tests.support.tcp_client import wait_until
 
 TIMEOUT = 10.0
 
@@ -138,6 +140,7 @@ def test_slow_backend_hits_the_route_timeout(
     status, _, error = call(proxy, "GET", "/slow/3000")
     assert status == 504
     assert "route 'slow' timed out after 300ms" in error
+    wait_until(lambda: backend.cancelled == 1, TIMEOUT)  # the upstream connection was closed
     assert proxy.metric("route_timeout_total", rt_route="slow", kind="request") == 1
     assert proxy.metric("route_response_total", rt_route="slow", status_code="504") == 1
     # a per-request override may shorten or lengthen it
@@ -219,3 +222,41 @@ def test_deadline_is_propagated_across_two_proxies_minus_elapsed(
     status, _, error = call(client_side, "GET", "/echo", {"lightmesh-deadline": "0"})
     assert status == 504
     assert backend.total("/echo") == 1  # the expired deadline was not forwarded at all
+
+
+GRPC_PROFILE = """
+profiles:
+  - name: grpc
+    namespace: default
+    routes:
+      - name: echo
+        condition: {pathPrefix: /lightmesh.test.Echo}
+        isRetryable: true
+"""
+
+
+def test_grpc_failures_in_trailers_are_retried(request: pytest.FixtureRequest, registry: Path) -> None:
+    with H2Upstream("grpc") as app:
+        services = (
+            "services:\n  - {name: grpc, namespace: default, port: 50051, endpoints: [{address: %s}]}\n"
+        )
+        write_atomically(registry, services % app.addr + GRPC_PROFILE)
+        controller = launch(registry)
+        request.addfinalizer(controller.stop)
+        proxy = start_isolated(request, LIGHTMESH_PROXY_CONTROLLER_ADDR=controller.api)
+        headers = [("content-type", "application/grpc"), ("te", "trailers"), ("x-grpc-fail-first", "2")]
+        with H2Client(proxy.outbound, timeout=TIMEOUT) as client:
+            response = client.get(
+                "/lightmesh.test.Echo/Unary",
+                "grpc:50051",
+                method="POST",
+                headers=headers,
+                body=grpc_frame(b"hi"),
+            )
+        assert response.status == 200, response.describe()
+        assert response.trailer("grpc-status") == "0", response.describe()
+        assert grpc_messages(response.body) == [b"hi"]  # the last attempt only, whole
+        assert app.grpc_failed == 2
+        assert proxy.metric("route_retry_total", rt_route="echo") == 2
+        failed = proxy.metric("route_actual_response_total", rt_route="echo", grpc_status_code="14")
+        assert failed == 2
