@@ -259,13 +259,13 @@ class OutboundRouter:
         budget = dest.budget
         if budget is None or (budget.ratio, budget.min_per_second, budget.ttl) != (*_budget_params(b),):
             budget = dest.budget = RetryBudget(*_budget_params(b))
-        dest.routes = stack(
-            self,
-            retry_layer(budget),
-            fault_layer(self.rng),
-            timeout_layer(),
-            route_layer(profile, dest.name, self.route_table),
-        )
+        layers = [retry_layer(budget)]  # a layer no route needs is left out: one frame less each
+        if any(route.fault is not None for route in profile.routes):
+            layers.append(fault_layer(self.rng))
+        if profile.allow_overrides or any(route.timeout is not None for route in profile.routes):
+            layers.append(timeout_layer())
+        layers.append(route_layer(profile, dest.name, self.route_table))
+        dest.routes = stack(self, *layers)
 
     def _endpoints_changed(self, dest: Destination, watch: Watch) -> None:
         addrs = watch.addrs

@@ -25,7 +25,7 @@ import time
 from lightmesh.core.budget import RetryBudget
 from lightmesh.core.errors import ENDPOINT_FAILURES, ProxyError, ResponseTimeout
 from lightmesh.protocol.messages import Response
-from lightmesh.proxy.layers.route import RouteCall, RouteRecorder
+from lightmesh.proxy.layers.route import RouteCall
 from lightmesh.proxy.replay import Replay, buffer_request, peek_status
 from lightmesh.proxy.service import Layer, Request, Service
 
@@ -75,13 +75,14 @@ def retry_layer(budget: RetryBudget) -> Layer:
 
 
 async def _once(inner: Service, request: Request, call: RouteCall) -> Response:
+    """One attempt; its response is recorded as actual by the route layer's recorder."""
     start = _clock()
     try:
         response = await _attempt(inner, request, call)
     except ProxyError as exc:
         call.counters.actual.response(exc.status, None, "failure", (_clock() - start) * 1000.0)
         raise
-    response.add_end_callback(RouteRecorder(call.route, call.counters.actual, (_clock() - start) * 1000.0))
+    call.once = True
     return response
 
 
