@@ -99,7 +99,9 @@ class Proxy:
         self.metrics.extra += [router.route_table.collect, BalancerStates(router.balancers).collect]
         # lightmesh-deadline (any HTTP version) and grpc-timeout: both stacks carry the deadline layer
         outbound = stack(self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]))
-        inbound = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]))
+        inbound = stack(
+            forwarder, deadline_layer(strip_overrides=True), errors_layer(), metrics_layer(self.tables[0])
+        )
         outbound_h2, inbound_h2 = outbound, inbound
         self.sides = [
             await self._bind(

@@ -17,15 +17,22 @@ from __future__ import annotations
 import time
 
 from lightmesh.core.errors import ProxyError, StreamReset
-from lightmesh.core.routes import Profile, Route, parse_retry_limit, parse_timeout_header
+from lightmesh.core.routes import (
+    OVERRIDE_HEADERS,
+    RETRY_LIMIT_HEADER,
+    TIMEOUT_HEADER,
+    Profile,
+    Route,
+    parse_retry_limit,
+    parse_timeout_header,
+)
 from lightmesh.protocol.messages import Headers, Response, error_response
 from lightmesh.proxy.routestats import RouteCounters, RouteTable
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.telemetry import RouteStats
 
-RETRY_LIMIT = b"lightmesh-retry-limit"
-TIMEOUT = b"lightmesh-timeout"
-_OVERRIDES = frozenset((RETRY_LIMIT, TIMEOUT))
+RETRY_LIMIT = RETRY_LIMIT_HEADER
+TIMEOUT = TIMEOUT_HEADER
 _clock = time.perf_counter
 
 
@@ -63,7 +70,7 @@ def _overrides(request: Request, call: RouteCall, allowed: bool) -> None:
 
 def _has_overrides(headers: Headers) -> bool:
     for name, _ in headers:  # noqa: SIM110 - a plain loop: no generator per request
-        if name in _OVERRIDES:
+        if name in OVERRIDE_HEADERS:
             return True
     return False
 
