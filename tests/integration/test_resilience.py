@@ -165,6 +165,18 @@ def test_dead_endpoint_is_ejected_and_traffic_moves_to_the_healthy_one(
     )
 
 
+def test_a_retry_goes_to_another_endpoint_so_a_dead_one_costs_no_failure(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    everything = "profiles:\n  - {name: web, namespace: default, routes: [{name: all, isRetryable: true}]}\n"
+    proxy = mesh(request, registry, [dead, backend.addr], profile=everything)
+    statuses = [call(proxy, "GET", "/echo")[0] for _ in range(50)]
+    assert statuses == [200] * 50
+    assert backend.total("/echo") == 50
+    assert proxy.metric("route_retry_total", rt_route="all") >= 1
+
+
 def test_every_endpoint_ejected_answers_503_fast(
     request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
 ) -> None:

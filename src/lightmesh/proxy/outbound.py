@@ -44,7 +44,7 @@ from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.layers.deadline import forward_deadline
 from lightmesh.proxy.layers.fault import fault_layer
 from lightmesh.proxy.layers.retry import retry_layer
-from lightmesh.proxy.layers.route import route_layer
+from lightmesh.proxy.layers.route import RouteCall, route_layer
 from lightmesh.proxy.layers.timeout import timeout_layer
 from lightmesh.proxy.resolve import Resolver
 from lightmesh.proxy.routestats import RouteTable
@@ -138,13 +138,17 @@ class OutboundRouter:
         if not dest.balancer.pools:
             await self._wait_for_endpoints(dest)
         request.dst = dest.name
-        if dest.routes is not None and request.route is None:
-            return await dest.routes(request)  # the route layers come back here to send
+        call = request.route
+        if call is None:
+            if dest.routes is not None:
+                return await dest.routes(request)  # the route layers come back here to send
+        else:
+            assert isinstance(call, RouteCall)
         if request.deadline is not None:
             forward_deadline(request, self.loop.time())
         balancer = dest.balancer
         if request.version == b"2" or (balancer.meshed and orig_proto.can_upgrade(request)):
-            h2 = balancer.pick_h2()
+            h2 = balancer.pick_h2(None if call is None else call.avoid)
             addr = h2.addr
             if balancer.labels:
                 request.dst_labels = balancer.labels.get(addr, ())
@@ -156,10 +160,10 @@ class OutboundRouter:
                     response = await h2.send(request)
                     orig_proto.downgrade_response(response)
             except BaseException as exc:
-                _failed(balancer, addr, exc)
+                _failed(balancer, addr, exc, call)
                 raise
         else:
-            pool = balancer.pick()
+            pool = balancer.pick(None if call is None else call.avoid)
             addr = pool.addr
             if balancer.labels:
                 request.dst_labels = balancer.labels.get(addr, ())
@@ -168,8 +172,10 @@ class OutboundRouter:
             try:
                 response = await pool.send(request)
             except BaseException as exc:
-                _failed(balancer, addr, exc)
+                _failed(balancer, addr, exc, call)
                 raise
+        if call is not None:
+            call.last = addr
         if response.status >= 500:
             balancer.failed(addr)
         elif balancer.health:
@@ -357,8 +363,10 @@ class OutboundRouter:
             self.discovery.close()
 
 
-def _failed(balancer: Balancer, addr: SocketAddr, exc: BaseException) -> None:
+def _failed(balancer: Balancer, addr: SocketAddr, exc: BaseException, call: RouteCall | None) -> None:
     """Tell the balancer how a request that raised ended for its endpoint."""
+    if call is not None:
+        call.last = addr
     if isinstance(exc, ENDPOINT_FAILURES):
         balancer.failed(addr)
     else:

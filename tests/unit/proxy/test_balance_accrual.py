@@ -99,3 +99,11 @@ async def test_removed_endpoints_forget_their_state(balancer: Balancer) -> None:
         balancer.failed(A)
     balancer.update([B])
     assert balancer.health == {} and balancer.impaired == 0
+
+
+@with_balancer
+async def test_a_retry_avoids_the_endpoint_that_failed_unless_it_is_the_last(balancer: Balancer) -> None:
+    assert {balancer.pick(avoid=A).addr for _ in range(50)} == {B}
+    assert {balancer.pick_h2(avoid=B).addr for _ in range(50)} == {A}
+    balancer.update([A])
+    assert balancer.pick(avoid=A).addr == A

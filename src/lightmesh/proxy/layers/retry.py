@@ -121,6 +121,7 @@ async def _retrying(
         else:
             retries += 1
             counters.retries += 1
+            call.avoid = call.last  # another endpoint, if there is one
             if response is not None:
                 response.body.discard()
                 response.finish(None)

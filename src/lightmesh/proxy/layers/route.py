@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 
+from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import ProxyError, StreamReset
 from lightmesh.core.routes import (
     OVERRIDE_HEADERS,
@@ -39,7 +40,7 @@ _clock = time.perf_counter
 class RouteCall:
     """One request's route, its counters and the effective retry limit and timeout."""
 
-    __slots__ = ("counters", "once", "retry_limit", "route", "timeout")
+    __slots__ = ("avoid", "counters", "last", "once", "retry_limit", "route", "timeout")
 
     def __init__(
         self, route: Route, counters: RouteCounters, retry_limit: int, timeout: float | None
@@ -49,6 +50,8 @@ class RouteCall:
         self.retry_limit = retry_limit
         self.timeout = timeout
         self.once = False  # set below when the request went upstream once: its actual = effective
+        self.last: SocketAddr | None = None  # the endpoint of the latest attempt (set by the router)
+        self.avoid: SocketAddr | None = None  # a retry's failed endpoint: picked only if the last
 
 
 def _overrides(request: Request, call: RouteCall, allowed: bool) -> None:
