@@ -4,8 +4,8 @@ Every request of the service deposits in the service's
 :class:`~lightmesh.core.budget.RetryBudget`. On a retryable route, the request body
 (at most 64 KiB, see :mod:`lightmesh.proxy.replay`) is kept, and a failed attempt (a
 response its route classifies as a failure, a gRPC status found in the trailers of a
-unary response, or a connection failure, reset or response timeout) is sent again (the
-balancer picks an endpoint afresh, so a retry may go elsewhere) while the request's
+unary response, or a connection failure, reset or response timeout) is sent again (to
+another endpoint than the failed attempt's, when there is one) while the request's
 retry limit (the route's, default 3, or ``lightmesh-retry-limit``) and the budget allow.
 The response of the last attempt goes to the client whole: the failed ones are
 discarded, never mixed in. A non-retryable route, a larger body, or a request with
