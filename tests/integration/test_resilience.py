@@ -41,6 +41,9 @@ profiles:
       - name: slow
         condition: {pathPrefix: /slow}
         timeout: 300ms
+      - name: stall
+        condition: {pathPrefix: /stall}
+        idleTimeout: 300ms
       - name: faulty
         condition: {path: /faulty}
         fault:
@@ -145,6 +148,26 @@ def test_slow_backend_hits_the_route_timeout(
     assert proxy.metric("route_response_total", rt_route="slow", status_code="504") == 1
     # a per-request override may shorten or lengthen it
     assert call(proxy, "GET", "/slow/100", {"lightmesh-timeout": "2s"})[0] == 200
+
+
+def test_a_response_body_that_stalls_hits_the_idle_timeout(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    host, port = proxy.outbound.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    try:
+        conn.request("GET", "/stall/3000", headers={"Host": "web:80"})
+        response = conn.getresponse()
+        assert response.status == 200  # the head was already on its way
+        with pytest.raises(http.client.IncompleteRead) as info:
+            response.read()
+        assert info.value.partial == b"01234"
+    finally:
+        conn.close()
+    wait_until(lambda: backend.cancelled == 1, TIMEOUT)  # the upstream connection was closed
+    assert proxy.metric("route_timeout_total", rt_route="stall", kind="idle") == 1
+    assert call(proxy, "GET", "/stall/50")[:2] == (200, b"0123456789")  # shorter pauses pass
 
 
 def test_dead_endpoint_is_ejected_and_traffic_moves_to_the_healthy_one(

@@ -4,6 +4,7 @@
 path. ``/flaky`` fails with 503 on a fixed pattern (requests 0, 4 and 7 of every ten it
 gets: 30 %, never two in a row), ``/fail`` always answers 500, ``/slow/<ms>`` answers
 after a delay (or counts in ``cancelled`` a client that closed the connection first),
+``/stall/<ms>`` sends half its body, pauses, then the rest (or counts the same),
 and any other path echoes the request headers as JSON.
 """
 
@@ -85,6 +86,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             self._reply(200, b"slow\n")
+        elif path.startswith("/stall/"):  # half the body, a pause, the rest
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"01234")
+            self.wfile.flush()
+            if self._closed_within(int(path.rsplit("/", 1)[1]) / 1000):
+                with self.server.lock:
+                    self.server.cancelled += 1
+                self.close_connection = True
+                return
+            self.wfile.write(b"56789")
         else:
             headers = {k.lower(): v for k, v in self.headers.items()}
             self._reply(200, json.dumps(headers).encode())

@@ -14,6 +14,7 @@ Kubernetes ``ServiceProfile``'s ``spec`` (keys in camelCase, as Linkerd's)::
         isRetryable: true
         timeout: 300ms            # all attempts -> 504
         responseTimeout: 100ms    # one attempt
+        idleTimeout: 30s          # the response body's longest pause
         retryLimit: 3
         responseClasses:
           - condition: {status: {min: 500, max: 599}}
@@ -191,16 +192,17 @@ class RouteSpec(_Spec):
     is_retryable: bool = False
     timeout: str | None = None
     response_timeout: str | None = None
+    idle_timeout: str | None = None
     retry_limit: int | None = Field(None, ge=1, le=100)
     response_classes: list[ResponseClassSpec] = []
     fault: FaultSpec | None = None
 
-    @field_validator("timeout", "response_timeout")
+    @field_validator("timeout", "response_timeout", "idle_timeout")
     @classmethod
     def _timeouts(cls, value: str | None) -> str | None:
         return None if value is None else _duration(value)
 
-    _unitless = field_validator("timeout", "response_timeout", mode="before")(_unitless)
+    _unitless = field_validator("timeout", "response_timeout", "idle_timeout", mode="before")(_unitless)
 
 
 class RetryBudgetSpec(_Spec):
@@ -286,6 +288,8 @@ def route_message(spec: RouteSpec) -> pb.Route:
         _set_duration(msg.timeout, spec.timeout)
     if spec.response_timeout is not None:
         _set_duration(msg.response_timeout, spec.response_timeout)
+    if spec.idle_timeout is not None:
+        _set_duration(msg.idle_timeout, spec.idle_timeout)
     for cls in spec.response_classes:
         msg.response_classes.append(
             pb.ResponseClass(condition=response_match(cls.condition), is_failure=cls.is_failure)

@@ -171,6 +171,7 @@ class Route:
     retryable: bool = False
     timeout: float | None = None  # whole request (all attempts) to the response head
     response_timeout: float | None = None  # one attempt to its response head
+    idle_timeout: float | None = None  # the response body's longest pause
     retry_limit: int = DEFAULT_RETRY_LIMIT
     classes: tuple[ResponseClass, ...] = ()
     fault: Fault | None = None

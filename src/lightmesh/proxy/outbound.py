@@ -268,7 +268,8 @@ class OutboundRouter:
         layers = [retry_layer(budget)]  # a layer no route needs is left out: one frame less each
         if any(route.fault is not None for route in profile.routes):
             layers.append(fault_layer(self.rng))
-        if profile.allow_overrides or any(route.timeout is not None for route in profile.routes):
+        timed = (r.timeout is not None or r.idle_timeout is not None for r in profile.routes)
+        if profile.allow_overrides or any(timed):
             layers.append(timeout_layer())
         layers.append(route_layer(profile, dest.name, self.route_table))
         dest.routes = stack(self, *layers)

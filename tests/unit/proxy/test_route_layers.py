@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from lightmesh.core.budget import RetryBudget
-from lightmesh.core.errors import UpstreamError
+from lightmesh.core.errors import ResponseTimeout, UpstreamError
 from lightmesh.core.routes import Budget, Fault, Method, PathExact, Profile, Route
 from lightmesh.io.body import StreamBody
 from lightmesh.protocol.messages import NO_BODY, BytesBody, Headers, Request, Response
@@ -60,7 +60,7 @@ def build(
         fault_layer(random.Random(7)),
         timeout_layer(),
         route_layer(profile, "web:80", table),
-    )
+    )  # every layer, as the router builds it for a profile that uses them all
     return svc, table
 
 
@@ -228,3 +228,23 @@ async def test_lightmesh_deadline_is_forwarded_minus_elapsed_and_enforced() -> N
     assert response.status == 504
     expired = await svc(get(headers=[(b"lightmesh-deadline", b"0")]))
     assert expired.status == 504 and seen == [b"400"]  # not forwarded at all
+
+
+@in_loop()
+async def test_a_response_body_idle_past_the_idle_timeout_fails_and_is_discarded() -> None:
+    body = StreamBody(None)
+
+    async def streaming(request: Request) -> Response:
+        body.feed(b"first")
+        return Response(200, [], body)
+
+    svc, table = build(streaming, Route("s", idle_timeout=2.0))
+    loop = asyncio.get_running_loop()
+    response = await svc(get())
+    assert await response.body.read() == b"first"
+    start = loop.time()
+    with pytest.raises(ResponseTimeout, match="idle for 2000ms"):
+        await response.body.read()
+    assert loop.time() - start == pytest.approx(2.0)
+    assert body.read_nowait() is None  # the upstream body was discarded: nothing buffered
+    assert table.get("web:80", "s").timeouts == {"idle": 1}
