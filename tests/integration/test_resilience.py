@@ -234,6 +234,25 @@ def test_bad_profile_is_rejected_and_the_last_good_one_stays(
     assert call(proxy, "GET", "/slow/3000")[0] == 504  # still the last good profile
 
 
+def test_profile_changes_apply_live_and_removing_it_removes_the_routes(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    assert call(proxy, "GET", "/slow/1000")[0] == 504
+    write_atomically(
+        registry, registry_text([backend.addr], PROFILE.replace("timeout: 300ms", "timeout: 5s"))
+    )
+    wait_until(lambda: call(proxy, "GET", "/slow/600")[0] == 200, TIMEOUT)
+    write_atomically(registry, registry_text([backend.addr], profile=""))
+
+    def no_route_layers() -> bool:
+        before = proxy.metric("route_request_total")
+        answered = [call(proxy, "GET", "/faulty")[0] for _ in range(20)]
+        return answered == [200] * 20 and proxy.metric("route_request_total") == before
+
+    wait_until(no_route_layers, TIMEOUT)  # no more injected faults, nothing counted per route
+
+
 def _wait_for_log(path: Path, text: str) -> None:
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
