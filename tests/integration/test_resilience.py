@@ -20,7 +20,9 @@ import pytest
 from tests.support.controller import launch, write_atomically
 from tests.support.flaky import FlakyServer
 from tests.support.h1_peers import start_isolated
+from tests.support.h2_peers import H2Client, H2Upstream, grpc_frame, grpc_messages
 from tests.support.proxy import ProxyProcess, free_port
+from tests.support.tcp_client import wait_until
 
 TIMEOUT = 10.0
 
@@ -39,6 +41,9 @@ profiles:
       - name: slow
         condition: {pathPrefix: /slow}
         timeout: 300ms
+      - name: stall
+        condition: {pathPrefix: /stall}
+        idleTimeout: 300ms
       - name: faulty
         condition: {path: /faulty}
         fault:
@@ -138,10 +143,31 @@ def test_slow_backend_hits_the_route_timeout(
     status, _, error = call(proxy, "GET", "/slow/3000")
     assert status == 504
     assert "route 'slow' timed out after 300ms" in error
+    wait_until(lambda: backend.cancelled == 1, TIMEOUT)  # the upstream connection was closed
     assert proxy.metric("route_timeout_total", rt_route="slow", kind="request") == 1
     assert proxy.metric("route_response_total", rt_route="slow", status_code="504") == 1
     # a per-request override may shorten or lengthen it
     assert call(proxy, "GET", "/slow/100", {"lightmesh-timeout": "2s"})[0] == 200
+
+
+def test_a_response_body_that_stalls_hits_the_idle_timeout(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    host, port = proxy.outbound.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    try:
+        conn.request("GET", "/stall/3000", headers={"Host": "web:80"})
+        response = conn.getresponse()
+        assert response.status == 200  # the head was already on its way
+        with pytest.raises(http.client.IncompleteRead) as info:
+            response.read()
+        assert info.value.partial == b"01234"
+    finally:
+        conn.close()
+    wait_until(lambda: backend.cancelled == 1, TIMEOUT)  # the upstream connection was closed
+    assert proxy.metric("route_timeout_total", rt_route="stall", kind="idle") == 1
+    assert call(proxy, "GET", "/stall/50")[:2] == (200, b"0123456789")  # shorter pauses pass
 
 
 def test_dead_endpoint_is_ejected_and_traffic_moves_to_the_healthy_one(
@@ -160,6 +186,18 @@ def test_dead_endpoint_is_ejected_and_traffic_moves_to_the_healthy_one(
         + proxy.metric("outbound_endpoint_state", endpoint=dead, state="probing")
         == 1
     )
+
+
+def test_a_retry_goes_to_another_endpoint_so_a_dead_one_costs_no_failure(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    everything = "profiles:\n  - {name: web, namespace: default, routes: [{name: all, isRetryable: true}]}\n"
+    proxy = mesh(request, registry, [dead, backend.addr], profile=everything)
+    statuses = [call(proxy, "GET", "/echo")[0] for _ in range(50)]
+    assert statuses == [200] * 50
+    assert backend.total("/echo") == 50
+    assert proxy.metric("route_retry_total", rt_route="all") >= 1
 
 
 def test_every_endpoint_ejected_answers_503_fast(
@@ -196,6 +234,25 @@ def test_bad_profile_is_rejected_and_the_last_good_one_stays(
     assert call(proxy, "GET", "/slow/3000")[0] == 504  # still the last good profile
 
 
+def test_profile_changes_apply_live_and_removing_it_removes_the_routes(
+    request: pytest.FixtureRequest, registry: Path, backend: FlakyServer
+) -> None:
+    proxy = mesh(request, registry, [backend.addr])
+    assert call(proxy, "GET", "/slow/1000")[0] == 504
+    write_atomically(
+        registry, registry_text([backend.addr], PROFILE.replace("timeout: 300ms", "timeout: 5s"))
+    )
+    wait_until(lambda: call(proxy, "GET", "/slow/600")[0] == 200, TIMEOUT)
+    write_atomically(registry, registry_text([backend.addr], profile=""))
+
+    def no_route_layers() -> bool:
+        before = proxy.metric("route_request_total")
+        answered = [call(proxy, "GET", "/faulty")[0] for _ in range(20)]
+        return answered == [200] * 20 and proxy.metric("route_request_total") == before
+
+    wait_until(no_route_layers, TIMEOUT)  # no more injected faults, nothing counted per route
+
+
 def _wait_for_log(path: Path, text: str) -> None:
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
@@ -210,12 +267,52 @@ def test_deadline_is_propagated_across_two_proxies_minus_elapsed(
 ) -> None:
     server_side = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=backend.addr)
     client_side = start_isolated(request, LIGHTMESH_PROXY_STATIC_DESTINATIONS=f"web:80={server_side.inbound}")
-    status, body, _ = call(client_side, "GET", "/echo", {"lightmesh-deadline": "5000"})
+    overrides = {"lightmesh-retry-limit": "2", "lightmesh-timeout": "1s"}
+    status, body, _ = call(client_side, "GET", "/echo", {"lightmesh-deadline": "5000", **overrides})
     assert status == 200
-    seen = int(json.loads(body)["lightmesh-deadline"])
-    assert 0 < seen <= 5000
+    headers = json.loads(body)
+    assert 0 < int(headers["lightmesh-deadline"]) <= 5000
+    assert not overrides.keys() & headers.keys()  # the inbound proxy strips them, profile or not
     status, _, error = call(client_side, "GET", "/slow/3000", {"lightmesh-deadline": "300"})
     assert status == 504 and "deadline" in error
     status, _, error = call(client_side, "GET", "/echo", {"lightmesh-deadline": "0"})
     assert status == 504
     assert backend.total("/echo") == 1  # the expired deadline was not forwarded at all
+
+
+GRPC_PROFILE = """
+profiles:
+  - name: grpc
+    namespace: default
+    routes:
+      - name: echo
+        condition: {pathPrefix: /lightmesh.test.Echo}
+        isRetryable: true
+"""
+
+
+def test_grpc_failures_in_trailers_are_retried(request: pytest.FixtureRequest, registry: Path) -> None:
+    with H2Upstream("grpc") as app:
+        services = (
+            "services:\n  - {name: grpc, namespace: default, port: 50051, endpoints: [{address: %s}]}\n"
+        )
+        write_atomically(registry, services % app.addr + GRPC_PROFILE)
+        controller = launch(registry)
+        request.addfinalizer(controller.stop)
+        proxy = start_isolated(request, LIGHTMESH_PROXY_CONTROLLER_ADDR=controller.api)
+        headers = [("content-type", "application/grpc"), ("te", "trailers"), ("x-grpc-fail-first", "2")]
+        with H2Client(proxy.outbound, timeout=TIMEOUT) as client:
+            response = client.get(
+                "/lightmesh.test.Echo/Unary",
+                "grpc:50051",
+                method="POST",
+                headers=headers,
+                body=grpc_frame(b"hi"),
+            )
+        assert response.status == 200, response.describe()
+        assert response.trailer("grpc-status") == "0", response.describe()
+        assert grpc_messages(response.body) == [b"hi"]  # the last attempt only, whole
+        assert app.grpc_failed == 2
+        assert proxy.metric("route_retry_total", rt_route="echo") == 2
+        failed = proxy.metric("route_actual_response_total", rt_route="echo", grpc_status_code="14")
+        assert failed == 2

@@ -3,14 +3,17 @@
 :class:`FlakyServer` runs in a thread on 127.0.0.1 and counts requests by method and
 path. ``/flaky`` fails with 503 on a fixed pattern (requests 0, 4 and 7 of every ten it
 gets: 30 %, never two in a row), ``/fail`` always answers 500, ``/slow/<ms>`` answers
-after a delay, and any other path echoes the request headers as JSON.
+after a delay (or counts in ``cancelled`` a client that closed the connection first),
+``/stall/<ms>`` sends half its body, pauses, then the rest (or counts the same),
+and any other path echoes the request headers as JSON.
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
-import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,6 +28,7 @@ class FlakyServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.hits: Counter[tuple[str, str]] = Counter()
         self.flaky_count = 0
+        self.cancelled = 0  # /slow requests whose client closed the connection before the answer
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -76,10 +80,31 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/fail":
             self._reply(500, b"always\n")
         elif path.startswith("/slow/"):
-            time.sleep(int(path.rsplit("/", 1)[1]) / 1000)
+            if self._closed_within(int(path.rsplit("/", 1)[1]) / 1000):
+                with self.server.lock:
+                    self.server.cancelled += 1
+                self.close_connection = True
+                return
             self._reply(200, b"slow\n")
+        elif path.startswith("/stall/"):  # half the body, a pause, the rest
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"01234")
+            self.wfile.flush()
+            if self._closed_within(int(path.rsplit("/", 1)[1]) / 1000):
+                with self.server.lock:
+                    self.server.cancelled += 1
+                self.close_connection = True
+                return
+            self.wfile.write(b"56789")
         else:
             headers = {k.lower(): v for k, v in self.headers.items()}
             self._reply(200, json.dumps(headers).encode())
+
+    def _closed_within(self, seconds: float) -> bool:
+        """Wait ``seconds``; True as soon as the client closes the connection (reads EOF)."""
+        readable, _, _ = select.select([self.connection], [], [], seconds)
+        return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
 
     do_GET = do_POST = do_PUT = _dispatch

@@ -27,7 +27,9 @@
     recorded with ``after_goaway``.
   - gRPC (``content-type: application/grpc...``, any path): echoes the request messages;
     metadata ``x-grpc-status: <n>`` picks the status (default 0), ``x-trailers-only: 1``
-    answers with a single HEADERS frame, ``x-never: 1`` never answers.
+    answers with a single HEADERS frame, ``x-never: 1`` never answers, and
+    ``x-grpc-fail-first: <n>`` makes the upstream's first ``n`` such calls fail with
+    status 14 (UNAVAILABLE) in the trailers (counted in ``grpc_failed``).
 
   Every response head carries ``x-endpoint: <name>`` and ``x-connection: <n>`` (the
   upstream's own connection number, starting at 1).
@@ -561,6 +563,10 @@ class _UpstreamConnection(asyncio.Protocol):
             await asyncio.Future()
         body = await self.read_body(record)
         status = record.header("x-grpc-status") or "0"
+        fail_first = record.header("x-grpc-fail-first")
+        if fail_first is not None and self.server.grpc_failed < int(fail_first):
+            self.server.grpc_failed += 1
+            status = "14"
         status_trailers = [(b"grpc-status", status.encode())]
         if status != "0":
             status_trailers.append((b"grpc-message", f"status {status} from {self.server.name}".encode()))
@@ -593,6 +599,7 @@ class H2Upstream:
         keep_body_limit: int = 1 << 20,
     ) -> None:
         self.name = name
+        self.grpc_failed = 0  # calls failed on purpose (x-grpc-fail-first)
         self.max_concurrent_streams = max_concurrent_streams
         self.initial_window_size = initial_window_size
         self.connection_window = connection_window

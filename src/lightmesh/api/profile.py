@@ -136,6 +136,7 @@ def route(msg: pb.Route) -> Route:
         retryable=msg.is_retryable,
         timeout=_seconds(msg.timeout) or None if msg.HasField("timeout") else None,
         response_timeout=_seconds(msg.response_timeout) or None if msg.HasField("response_timeout") else None,
+        idle_timeout=_seconds(msg.idle_timeout) or None if msg.HasField("idle_timeout") else None,
         retry_limit=msg.retry_limit or DEFAULT_RETRY_LIMIT,
         classes=tuple(response_class(c) for c in msg.response_classes),
         fault=fault(msg.fault) if msg.HasField("fault") else None,

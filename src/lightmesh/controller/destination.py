@@ -36,8 +36,8 @@ from lightmesh.api.gen.destination_grpc import DestinationBase
 from lightmesh.controller.directory import Cursor, Delta, Directory
 from lightmesh.controller.endpoints import NoEndpoints
 from lightmesh.controller.metrics import ControllerStats
-from lightmesh.controller.profiles import ProfileBook, profile_message
-from lightmesh.controller.translate import EncodedUpdate
+from lightmesh.controller.profiles import ProfileBook
+from lightmesh.controller.translate import EncodedUpdate, profile_message
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, normalize
 
 log = logging.getLogger(__name__)

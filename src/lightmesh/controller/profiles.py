@@ -14,6 +14,7 @@ Kubernetes ``ServiceProfile``'s ``spec`` (keys in camelCase, as Linkerd's)::
         isRetryable: true
         timeout: 300ms            # all attempts -> 504
         responseTimeout: 100ms    # one attempt
+        idleTimeout: 30s          # the response body's longest pause
         retryLimit: 3
         responseClasses:
           - condition: {status: {min: 500, max: 599}}
@@ -27,9 +28,9 @@ path), ``headers`` (each ``{name, value}``, ``{name, regex}`` or ``{name}``: pre
 nests ``all``, ``any`` and ``not``. The pydantic models refuse unknown keys, bad regexes,
 durations without units, statuses outside 100-599 and percentages outside 0-100, so a bad
 profile is reported with its line and never replaces the last good one.
-:func:`profile_message` turns a spec (or none) into the ``DestinationProfile`` streamed
-by ``GetProfile``; :class:`ProfileBook` holds the current specs by service host and tells
-watchers when one changes.
+:func:`~lightmesh.controller.translate.profile_message` turns a spec (or none) into the
+``DestinationProfile`` streamed by ``GetProfile``; :class:`ProfileBook` holds the current
+specs by service host and tells watchers when one changes.
 """
 
 from __future__ import annotations
@@ -41,9 +42,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from lightmesh.api.gen import destination_pb2 as pb
 from lightmesh.core.durations import parse_duration
-from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, check_label
+from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, check_label
 
 # linkerd's defaults: 20% extra load, 10 retries/s, 10 s window
 RETRY_RATIO = 0.2
@@ -59,6 +59,13 @@ class _Spec(BaseModel):
 def _duration(value: str) -> str:
     if parse_duration(value) <= 0:
         raise ValueError("must be more than 0")
+    return value
+
+
+def _unitless(value: Any) -> Any:
+    """A bare number where a duration belongs: say what is missing rather than 'not a string'."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}: add a unit, e.g. {value}ms or {value}s")
     return value
 
 
@@ -170,6 +177,7 @@ class DelaySpec(_Spec):
     percent: float | int = Field(ge=0, le=100)
 
     _duration = field_validator("duration")(_duration)
+    _unitless = field_validator("duration", mode="before")(_unitless)
 
 
 class FaultSpec(_Spec):
@@ -183,14 +191,17 @@ class RouteSpec(_Spec):
     is_retryable: bool = False
     timeout: str | None = None
     response_timeout: str | None = None
+    idle_timeout: str | None = None
     retry_limit: int | None = Field(None, ge=1, le=100)
     response_classes: list[ResponseClassSpec] = []
     fault: FaultSpec | None = None
 
-    @field_validator("timeout", "response_timeout")
+    @field_validator("timeout", "response_timeout", "idle_timeout")
     @classmethod
     def _timeouts(cls, value: str | None) -> str | None:
         return None if value is None else _duration(value)
+
+    _unitless = field_validator("timeout", "response_timeout", "idle_timeout", mode="before")(_unitless)
 
 
 class RetryBudgetSpec(_Spec):
@@ -199,6 +210,7 @@ class RetryBudgetSpec(_Spec):
     ttl: str = f"{RETRY_TTL_SECONDS}s"
 
     _ttl = field_validator("ttl")(_duration)
+    _unitless = field_validator("ttl", mode="before")(_unitless)
 
 
 class ProfileBody(_Spec):
@@ -227,80 +239,6 @@ class ProfileSpec(ProfileBody):
 
     def host(self, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) -> str:
         return f"{self.name}.{self.namespace}.svc.{cluster_domain}"
-
-
-def _set_duration(target: Any, text: str) -> None:
-    target.FromNanoseconds(round(parse_duration(text) * 1e9))
-
-
-def request_match(cond: ConditionSpec) -> pb.RequestMatch:
-    parts: list[pb.RequestMatch] = []
-    if cond.method is not None:
-        parts.append(pb.RequestMatch(method=cond.method))
-    if cond.path is not None:
-        parts.append(pb.RequestMatch(path=pb.PathMatch(exact=cond.path)))
-    if cond.path_prefix is not None:
-        parts.append(pb.RequestMatch(path=pb.PathMatch(prefix=cond.path_prefix)))
-    if cond.path_regex is not None:
-        parts.append(pb.RequestMatch(path=pb.PathMatch(regex=cond.path_regex)))
-    for h in cond.headers:
-        parts.append(pb.RequestMatch(header=pb.HeaderMatch(name=h.name, exact=h.value, regex=h.regex)))
-    if cond.all is not None:
-        parts.append(pb.RequestMatch(all=pb.RequestMatch.Seq(matches=[request_match(c) for c in cond.all])))
-    if cond.any is not None:
-        parts.append(pb.RequestMatch(any=pb.RequestMatch.Seq(matches=[request_match(c) for c in cond.any])))
-    if cond.not_ is not None:
-        parts.append(pb.RequestMatch(**{"not": request_match(cond.not_)}))
-    return parts[0] if len(parts) == 1 else pb.RequestMatch(all=pb.RequestMatch.Seq(matches=parts))
-
-
-def _status(spec: StatusSpec) -> pb.ResponseMatch:
-    return pb.ResponseMatch(status=pb.HttpStatusRange(min=spec.min, max=spec.max))
-
-
-def response_match(cond: ResponseConditionSpec) -> pb.ResponseMatch:
-    if cond.status is not None:
-        return _status(cond.status)
-    if cond.any is not None:
-        return pb.ResponseMatch(any=pb.ResponseMatch.Seq(matches=[_status(s) for s in cond.any]))
-    assert cond.not_ is not None
-    return pb.ResponseMatch(**{"not": _status(cond.not_)})
-
-
-def route_message(spec: RouteSpec) -> pb.Route:
-    msg = pb.Route(name=spec.name, is_retryable=spec.is_retryable, retry_limit=spec.retry_limit or 0)
-    if spec.condition is not None:
-        msg.condition.CopyFrom(request_match(spec.condition))
-    if spec.timeout is not None:
-        _set_duration(msg.timeout, spec.timeout)
-    if spec.response_timeout is not None:
-        _set_duration(msg.response_timeout, spec.response_timeout)
-    for cls in spec.response_classes:
-        msg.response_classes.append(
-            pb.ResponseClass(condition=response_match(cls.condition), is_failure=cls.is_failure)
-        )
-    if spec.fault is not None:
-        if spec.fault.abort is not None:
-            msg.fault.abort.status = spec.fault.abort.status
-            msg.fault.abort.percent = spec.fault.abort.percent
-        if spec.fault.delay is not None:
-            _set_duration(msg.fault.delay.duration, spec.fault.delay.duration)
-            msg.fault.delay.percent = spec.fault.delay.percent
-    return msg
-
-
-def profile_message(name: ServiceName | None, spec: ProfileBody | None = None) -> pb.DestinationProfile:
-    """The profile of a service: its routes and budget, or no routes and the default budget."""
-    budget_spec = (spec.retry_budget if spec is not None else None) or RetryBudgetSpec.model_validate({})
-    budget = pb.RetryBudget(
-        retry_ratio=budget_spec.retry_ratio, min_retries_per_second=budget_spec.min_retries_per_second
-    )
-    _set_duration(budget.ttl, budget_spec.ttl)
-    msg = pb.DestinationProfile(fully_qualified_name=name.host if name else "", retry_budget=budget)
-    if spec is not None:
-        msg.routes.extend(route_message(r) for r in spec.routes)
-        msg.allow_overrides = spec.allow_overrides
-    return msg
 
 
 class ProfileBook:

@@ -11,7 +11,14 @@ services:
         identity: web.default.serviceaccount.identity.lightmesh.cluster.local  # optional
         protocol: h2                    # optional: h2 or opaque; omitted: clients detect
         weight: 10000                   # optional, 1 to 4294967295 (default 10000)
+profiles:                     # optional: service profiles (lightmesh.controller.profiles)
+  - name: web
+    namespace: default
+    routes: [{name: users, condition: {pathPrefix: /users}, isRetryable: true}]
 ```
+
+:func:`parse_profiles` returns the ``profiles:`` section by service host, validated by the
+same two paths (the fast one with the pydantic models on plain data).
 
 :func:`parse_registry` returns the services keyed by ``str(ServiceName)``. It tries the
 fast path first (:mod:`lightmesh.controller.registryfast`: plain data checked by hand,

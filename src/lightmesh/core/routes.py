@@ -25,6 +25,9 @@ from typing import TypeAlias
 from lightmesh.core.durations import parse_duration
 
 Headers = list[tuple[bytes, bytes]]
+RETRY_LIMIT_HEADER = b"lightmesh-retry-limit"  # per-request overrides, for the outbound proxy only
+TIMEOUT_HEADER = b"lightmesh-timeout"
+OVERRIDE_HEADERS = (RETRY_LIMIT_HEADER, TIMEOUT_HEADER)
 DEFAULT_RETRY_LIMIT = 3  # retries per request unless the route or an override says otherwise
 MAX_RETRY_LIMIT = 100
 
@@ -168,6 +171,7 @@ class Route:
     retryable: bool = False
     timeout: float | None = None  # whole request (all attempts) to the response head
     response_timeout: float | None = None  # one attempt to its response head
+    idle_timeout: float | None = None  # the response body's longest pause
     retry_limit: int = DEFAULT_RETRY_LIMIT
     classes: tuple[ResponseClass, ...] = ()
     fault: Fault | None = None

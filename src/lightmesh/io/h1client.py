@@ -296,6 +296,9 @@ class Pool(EndpointPool):
             conn = self._take_idle() or await self._connect()
             try:
                 return await conn.send(request)
+            except asyncio.CancelledError:
+                conn.abort()  # a timeout or deadline gave up on it: stop the upstream's work
+                raise
             except StaleConnection:
                 if request.body is not NO_BODY:
                     raise

@@ -12,7 +12,8 @@ Circuit breaking: the router reports each request's outcome (:meth:`Balancer.suc
 ``MAX_FAILURES`` (7) times in a row is ejected (:class:`~lightmesh.core.accrual.FailureAccrual`)
 for 1 s doubling to 60 s with jitter 0.5, then one real request probes it. Picks skip
 ejected endpoints; when every endpoint is ejected the request fails fast with 503. While
-nothing ever failed, the only cost is one truthiness check per outcome.
+nothing ever failed, the only cost is one truthiness check per outcome. A retry names the
+endpoint its failed attempt went to, which is then picked only when no other is left.
 """
 
 from __future__ import annotations
@@ -76,27 +77,30 @@ class Balancer:
                     timer.cancel()
             self._count()
 
-    def pick(self) -> Pool:
+    def pick(self, avoid: SocketAddr | None = None) -> Pool:
+        """An endpoint's HTTP/1 pool; ``avoid`` (a retry's failed endpoint) only if it is the last."""
         pools = self.pools
         if not pools:
             raise Unavailable(f"no endpoints for {self.name}")
-        if self.impaired:
-            return self._pick_healthy(pools)
+        if self.impaired or avoid is not None:
+            return self._pick_healthy(pools, avoid)
         return p2c.pick(pools, _load, self._rng)
 
-    def pick_h2(self) -> H2Pool:
+    def pick_h2(self, avoid: SocketAddr | None = None) -> H2Pool:
         pools = self.h2_pools
         if pools is None:
             pools = self.h2_pools = [self.connector.h2_pool(pool.addr) for pool in self.pools]
         if not pools:
             raise Unavailable(f"no endpoints for {self.name}")
-        if self.impaired:
-            return self._pick_healthy(pools)
+        if self.impaired or avoid is not None:
+            return self._pick_healthy(pools, avoid)
         return p2c.pick(pools, _load, self._rng)
 
-    def _pick_healthy(self, pools: Sequence[P]) -> P:
+    def _pick_healthy(self, pools: Sequence[P], avoid: SocketAddr | None = None) -> P:
         health = self.health
         live = [p for p in pools if (h := health.get(p.addr)) is None or h.available]
+        if avoid is not None and len(live) > 1:
+            live = [p for p in live if p.addr != avoid] or live
         if not live:
             raise Unavailable(f"every endpoint of {self.name} is ejected after consecutive failures")
         pool = p2c.pick(live, _load, self._rng)

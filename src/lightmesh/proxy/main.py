@@ -150,7 +150,13 @@ class Proxy:
         outbound = stack(
             self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]), tap_out
         )
-        inbound = stack(forwarder, deadline_layer(), errors_layer(), metrics_layer(self.tables[0]), tap_in)
+        inbound = stack(
+            forwarder,
+            deadline_layer(strip_overrides=True),
+            errors_layer(),
+            metrics_layer(self.tables[0]),
+            tap_in,
+        )
         outbound_h2, inbound_h2 = outbound, inbound
         self.sides = [
             await self._bind(

@@ -48,7 +48,7 @@ from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.layers.deadline import forward_deadline
 from lightmesh.proxy.layers.fault import fault_layer
 from lightmesh.proxy.layers.retry import retry_layer
-from lightmesh.proxy.layers.route import route_layer
+from lightmesh.proxy.layers.route import RouteCall, route_layer
 from lightmesh.proxy.layers.timeout import timeout_layer
 from lightmesh.proxy.resolve import Resolver
 from lightmesh.proxy.routestats import RouteTable
@@ -142,13 +142,17 @@ class OutboundRouter:
         if not dest.balancer.pools:
             await self._wait_for_endpoints(dest)
         request.dst = dest.name
-        if dest.routes is not None and request.route is None:
-            return await dest.routes(request)  # the route layers come back here to send
+        call = request.route
+        if call is None:
+            if dest.routes is not None:
+                return await dest.routes(request)  # the route layers come back here to send
+        else:
+            assert isinstance(call, RouteCall)
         if request.deadline is not None:
             forward_deadline(request, self.loop.time())
         balancer = dest.balancer
         if request.version == b"2" or (balancer.meshed and orig_proto.can_upgrade(request)):
-            h2 = balancer.pick_h2()
+            h2 = balancer.pick_h2(None if call is None else call.avoid)
             addr = h2.addr
             if balancer.labels:
                 request.dst_labels = balancer.labels.get(addr, ())
@@ -160,10 +164,10 @@ class OutboundRouter:
                     response = await h2.send(request)
                     orig_proto.downgrade_response(response)
             except BaseException as exc:
-                _failed(balancer, addr, exc)
+                _failed(balancer, addr, exc, call)
                 raise
         else:
-            pool = balancer.pick()
+            pool = balancer.pick(None if call is None else call.avoid)
             addr = pool.addr
             if balancer.labels:
                 request.dst_labels = balancer.labels.get(addr, ())
@@ -172,8 +176,10 @@ class OutboundRouter:
             try:
                 response = await pool.send(request)
             except BaseException as exc:
-                _failed(balancer, addr, exc)
+                _failed(balancer, addr, exc, call)
                 raise
+        if call is not None:
+            call.last = addr
         if response.status >= 500:
             balancer.failed(addr)
         elif balancer.health:
@@ -263,13 +269,14 @@ class OutboundRouter:
         budget = dest.budget
         if budget is None or (budget.ratio, budget.min_per_second, budget.ttl) != (*_budget_params(b),):
             budget = dest.budget = RetryBudget(*_budget_params(b))
-        dest.routes = stack(
-            self,
-            retry_layer(budget),
-            fault_layer(self.rng),
-            timeout_layer(),
-            route_layer(profile, dest.name, self.route_table),
-        )
+        layers = [retry_layer(budget)]  # a layer no route needs is left out: one frame less each
+        if any(route.fault is not None for route in profile.routes):
+            layers.append(fault_layer(self.rng))
+        timed = (r.timeout is not None or r.idle_timeout is not None for r in profile.routes)
+        if profile.allow_overrides or any(timed):
+            layers.append(timeout_layer())
+        layers.append(route_layer(profile, dest.name, self.route_table))
+        dest.routes = stack(self, *layers)
 
     def _endpoints_changed(self, dest: Destination, watch: Watch) -> None:
         addrs = watch.addrs
@@ -368,8 +375,10 @@ class OutboundRouter:
             self.discovery.close()
 
 
-def _failed(balancer: Balancer, addr: SocketAddr, exc: BaseException) -> None:
+def _failed(balancer: Balancer, addr: SocketAddr, exc: BaseException, call: RouteCall | None) -> None:
     """Tell the balancer how a request that raised ended for its endpoint."""
+    if call is not None:
+        call.last = addr
     if isinstance(exc, ENDPOINT_FAILURES):
         balancer.failed(addr)
     else:

@@ -5,10 +5,11 @@ limit) into memory, so each attempt can send the same bytes (:func:`replay`). A 
 body (declared or found while reading) is not buffered further: the bytes already read
 are put back in front of the rest (:class:`PrefixBody`) and the request goes once.
 
-:func:`peek_status` finds a gRPC failure that only the trailers carry: it reads what the
-response body has now (one read at most); when that is the whole body, the trailers'
-``grpc-status`` decides and the body becomes those bytes again; otherwise (a streaming
-response) the body is passed on unchanged and the status counts as unknown.
+:func:`peek_status` finds a gRPC failure that only the trailers carry: on a retryable
+route it reads a gRPC response to its end (at most ``MAX_REPLAY`` bytes), so the
+trailers' ``grpc-status`` decides, and the body becomes those bytes again; a longer
+response is passed on with its status unknown. So retryable routes should be unary calls:
+a server stream is held until it ends or passes 64 KiB.
 """
 
 from __future__ import annotations
@@ -102,27 +103,29 @@ def _is_grpc(headers: Headers) -> bool:
 
 
 async def peek_status(response: Response) -> int | None:
-    """The response's gRPC status if known without waiting for a stream; may replace the body."""
+    """The response's gRPC status when it is known by the end of at most ``MAX_REPLAY`` bytes.
+
+    A trailers-only response has it in its head. Otherwise a gRPC response is read until
+    its end (its trailers) or until more than ``MAX_REPLAY`` bytes came, and the body is
+    replaced by what was read (then the rest): a unary call is seen whole, a large or
+    long stream is passed on with its status unknown (``None``) and is not retried.
+    """
     status = _grpc_status(response.headers)
     if status is not None or not _is_grpc(response.headers):
         return status
     body = response.body
-    if body.complete:
-        return _grpc_status(body.trailers)
-    first = body.read_nowait()
-    if first is None:
-        first = await body.read()
-    if first and len(first) <= MAX_REPLAY:
-        more = body.read_nowait()
-        if more:
-            response.body = PrefixBody(first + more, body)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        data = body.read_nowait()
+        if data is None:
+            data = await body.read()
+        if not data:
+            trailers = body.trailers
+            response.body = BytesBody(b"".join(chunks), trailers)
+            return _grpc_status(trailers)
+        chunks.append(data)
+        size += len(data)
+        if size > MAX_REPLAY:
+            response.body = PrefixBody(b"".join(chunks), body)
             return None
-        if more is None:
-            response.body = PrefixBody(first, body)
-            return None
-    elif first:
-        response.body = PrefixBody(first, body)
-        return None
-    trailers = body.trailers
-    response.body = BytesBody(first, trailers)
-    return _grpc_status(trailers)

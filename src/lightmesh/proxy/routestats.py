@@ -6,7 +6,8 @@ retries: ``route_request_total``, ``route_response_total``, ``route_response_lat
 and *actual* ones (every attempt sent upstream: ``route_actual_request_total``,
 ``route_actual_response_total``), plus ``route_retry_total``, ``route_retry_skipped_total``
 by reason (``budget``, ``limit``, ``body``) and ``route_timeout_total`` by kind
-(``request``: the route's whole-request timeout, ``response``: one attempt's). Series carry
+(``request``: the route's whole-request timeout, ``response``: one attempt's, ``idle``: a
+response body's pause). Series carry
 ``direction="outbound"``, ``dst`` (the service) and ``rt_route`` (the route's name,
 ``[DEFAULT]`` for requests no route matched), as Linkerd's route metrics.
 
@@ -69,7 +70,9 @@ class RouteTable:
         actual_resp = Family("route_actual_response_total", "counter", "Attempt responses per route")
         retries = Family("route_retry_total", "counter", "Retries per route")
         skipped = Family("route_retry_skipped_total", "counter", "Failed requests not retried, by reason")
-        timeouts = Family("route_timeout_total", "counter", "Route timeouts, by kind (request, response)")
+        timeouts = Family(
+            "route_timeout_total", "counter", "Route timeouts by kind (request, response, idle)"
+        )
         for counters in self.routes.values():
             labels = [("direction", "outbound"), *counters.effective.dst_labels]
             _stats(requests, responses, latency, labels, counters.effective)

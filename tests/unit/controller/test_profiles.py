@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from lightmesh.api.profile import profile_from_message
 from lightmesh.controller.directory import Directory
 from lightmesh.controller.metrics import ControllerStats
-from lightmesh.controller.profiles import ProfileBook, profile_message
+from lightmesh.controller.profiles import ProfileBook
 from lightmesh.controller.registry import RegistryError, parse_profiles, parse_registry, validate_slow
 from lightmesh.controller.registryblocks import RegistryParser, split_profiles
 from lightmesh.controller.sources.file import FileRegistrySource
+from lightmesh.controller.translate import profile_message
 from lightmesh.core.names import ServiceName
 from lightmesh.core.routes import Method, PathPrefix
 

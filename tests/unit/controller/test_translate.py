@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 from lightmesh.api.addr import socket_addr, tcp_address
 from lightmesh.api.gen import destination_pb2 as pb
 from lightmesh.controller.endpoints import Add, Endpoint, NoEndpoints, Remove
-from lightmesh.controller.profiles import profile_message
-from lightmesh.controller.translate import update_kind, update_message
+from lightmesh.controller.translate import profile_message, update_kind, update_message
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.names import ServiceName
 

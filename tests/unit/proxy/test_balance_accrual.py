@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -14,24 +15,33 @@ from lightmesh.core.stats import TcpStats
 from lightmesh.io.sweep import Sweeper
 from lightmesh.proxy.balance import Balancer
 from lightmesh.proxy.endpoint import Connector
+from tests.support.virtual_time import in_loop
 
 A = SocketAddr("127.0.0.1", 9001)
 B = SocketAddr("127.0.0.1", 9002)
 
 
-@pytest.fixture
-async def balancer() -> AsyncIterator[Balancer]:
-    sweeper = Sweeper(asyncio.get_running_loop())
-    connector = Connector(TcpStats("outbound", "dst"), sweeper, 1.0, 3.0)
-    balancer = Balancer(connector, b"web:80", "web:80")
-    balancer.update([A, B])
-    yield balancer
-    balancer.close()
-    connector.close()
-    sweeper.close()
+def with_balancer(test: Callable[[Balancer], Coroutine[Any, Any, None]]) -> Callable[[], None]:
+    """Run ``test`` in virtual time with a balancer over A and B."""
+
+    @in_loop()
+    async def run() -> None:
+        sweeper = Sweeper(asyncio.get_running_loop())
+        connector = Connector(TcpStats("outbound", "dst"), sweeper, 1.0, 3.0)
+        balancer = Balancer(connector, b"web:80", "web:80")
+        balancer.update([A, B])
+        try:
+            await test(balancer)
+        finally:
+            balancer.close()
+            connector.close()
+            sweeper.close()
+
+    run.__name__ = run.__qualname__ = test.__name__
+    return run
 
 
-@pytest.mark.looptime
+@with_balancer
 async def test_an_ejected_endpoint_gets_no_requests_until_its_probe(balancer: Balancer) -> None:
     for _ in range(7):
         balancer.failed(A)
@@ -45,7 +55,7 @@ async def test_an_ejected_endpoint_gets_no_requests_until_its_probe(balancer: Ba
     assert balancer.health[A].state == ACTIVE and balancer.impaired == 0
 
 
-@pytest.mark.looptime
+@with_balancer
 async def test_a_failed_probe_ejects_for_twice_as_long(balancer: Balancer) -> None:
     loop = asyncio.get_running_loop()
     for _ in range(7):
@@ -60,7 +70,7 @@ async def test_a_failed_probe_ejects_for_twice_as_long(balancer: Balancer) -> No
     assert balancer.ejections == 2
 
 
-@pytest.mark.looptime
+@with_balancer
 async def test_every_endpoint_ejected_fails_fast_with_503(balancer: Balancer) -> None:
     for addr in (A, B):
         for _ in range(7):
@@ -72,7 +82,7 @@ async def test_every_endpoint_ejected_fails_fast_with_503(balancer: Balancer) ->
     assert dict(balancer.states()) == {str(A): EJECTED, str(B): EJECTED}
 
 
-@pytest.mark.looptime
+@with_balancer
 async def test_a_cancelled_probe_frees_the_probe_slot(balancer: Balancer) -> None:
     for _ in range(7):
         balancer.failed(A)
@@ -83,9 +93,17 @@ async def test_a_cancelled_probe_frees_the_probe_slot(balancer: Balancer) -> Non
     assert balancer.health[A].available
 
 
-@pytest.mark.looptime
+@with_balancer
 async def test_removed_endpoints_forget_their_state(balancer: Balancer) -> None:
     for _ in range(7):
         balancer.failed(A)
     balancer.update([B])
     assert balancer.health == {} and balancer.impaired == 0
+
+
+@with_balancer
+async def test_a_retry_avoids_the_endpoint_that_failed_unless_it_is_the_last(balancer: Balancer) -> None:
+    assert {balancer.pick(avoid=A).addr for _ in range(50)} == {B}
+    assert {balancer.pick_h2(avoid=B).addr for _ in range(50)} == {A}
+    balancer.update([A])
+    assert balancer.pick(avoid=A).addr == A

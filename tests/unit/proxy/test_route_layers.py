@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from lightmesh.core.budget import RetryBudget
-from lightmesh.core.errors import UpstreamError
+from lightmesh.core.errors import ResponseTimeout, UpstreamError
 from lightmesh.core.routes import Budget, Fault, Method, PathExact, Profile, Route
 from lightmesh.io.body import StreamBody
 from lightmesh.protocol.messages import NO_BODY, BytesBody, Headers, Request, Response
@@ -25,6 +25,7 @@ from lightmesh.proxy.layers.route import route_layer
 from lightmesh.proxy.layers.timeout import timeout_layer
 from lightmesh.proxy.routestats import RouteTable
 from lightmesh.proxy.service import Service, stack
+from tests.support.virtual_time import in_loop
 
 GRPC = [(b"content-type", b"application/grpc")]
 Step = Callable[[Request], Response]
@@ -59,7 +60,7 @@ def build(
         fault_layer(random.Random(7)),
         timeout_layer(),
         route_layer(profile, "web:80", table),
-    )
+    )  # every layer, as the router builds it for a profile that uses them all
     return svc, table
 
 
@@ -70,6 +71,7 @@ def get(path: bytes = b"/x", headers: Headers | None = None, method: bytes = b"G
 RETRYABLE = Route("x", PathExact(b"/x"), retryable=True)
 
 
+@in_loop()
 async def test_a_failed_attempt_is_retried_and_the_client_sees_only_the_last() -> None:
     upstream = Upstream(503, 503, 200)
     svc, table = build(upstream, RETRYABLE)
@@ -80,6 +82,7 @@ async def test_a_failed_attempt_is_retried_and_the_client_sees_only_the_last() -
     assert counters.retries == 2 and counters.actual.requests == 3
 
 
+@in_loop()
 async def test_the_retry_limit_and_override_bound_attempts() -> None:
     upstream = Upstream(503)
     svc, table = build(upstream, Route("x", retryable=True, retry_limit=2), overrides=True)
@@ -91,6 +94,7 @@ async def test_the_retry_limit_and_override_bound_attempts() -> None:
     assert table.get("web:80", "x").skipped == {"limit": 1}  # a limit of 0 is not a skipped retry
 
 
+@in_loop()
 async def test_an_exhausted_budget_stops_retries() -> None:
     upstream = Upstream(503)
     svc, table = build(upstream, RETRYABLE, budget=RetryBudget(ratio=0.0, min_per_second=0.1, ttl=10))
@@ -99,6 +103,7 @@ async def test_an_exhausted_budget_stops_retries() -> None:
     assert table.get("web:80", "x").skipped == {"budget": 1}
 
 
+@in_loop()
 async def test_non_retryable_routes_get_one_attempt() -> None:
     upstream = Upstream(503, 200)
     svc, _ = build(upstream, Route("post", Method(b"POST")))
@@ -106,6 +111,7 @@ async def test_non_retryable_routes_get_one_attempt() -> None:
     assert len(upstream.bodies) == 1
 
 
+@in_loop()
 async def test_the_request_body_is_replayed_whole_on_every_attempt() -> None:
     upstream = Upstream(503, 200)
     svc, _ = build(upstream, RETRYABLE)
@@ -118,6 +124,7 @@ async def test_the_request_body_is_replayed_whole_on_every_attempt() -> None:
     assert upstream.bodies == [b"hello world", b"hello world"]
 
 
+@in_loop()
 async def test_bodies_over_64_kib_are_sent_once_unchanged() -> None:
     upstream = Upstream(503, 200)
     svc, table = build(upstream, RETRYABLE)
@@ -131,6 +138,7 @@ async def test_bodies_over_64_kib_are_sent_once_unchanged() -> None:
     assert table.get("web:80", "x").skipped == {"body": 1}
 
 
+@in_loop()
 async def test_grpc_failures_in_trailers_are_retried_like_status_failures() -> None:
     def unavailable(_: Request) -> Response:
         return Response(200, list(GRPC), BytesBody(b"", [(b"grpc-status", b"14")]))
@@ -146,6 +154,7 @@ async def test_grpc_failures_in_trailers_are_retried_like_status_failures() -> N
     assert len(upstream.bodies) == 2
 
 
+@in_loop()
 async def test_connection_failures_are_retried() -> None:
     def refused(_: Request) -> Response:
         raise UpstreamError("connection refused")
@@ -155,7 +164,7 @@ async def test_connection_failures_are_retried() -> None:
     assert (await svc(get())).status == 200
 
 
-@pytest.mark.looptime
+@in_loop()
 async def test_the_route_timeout_answers_504_exactly_when_it_passes() -> None:
     async def slow(request: Request) -> Response:
         await asyncio.sleep(10)
@@ -171,7 +180,7 @@ async def test_the_route_timeout_answers_504_exactly_when_it_passes() -> None:
     assert table.get("web:80", "slow").timeouts == {"request": 1}
 
 
-@pytest.mark.looptime
+@in_loop()
 async def test_a_response_timeout_fails_one_attempt_and_the_retry_answers() -> None:
     calls = 0
 
@@ -190,7 +199,7 @@ async def test_a_response_timeout_fails_one_attempt_and_the_retry_answers() -> N
     assert table.get("web:80", "x").timeouts == {"response": 1}
 
 
-@pytest.mark.looptime
+@in_loop()
 async def test_injected_delay_and_abort() -> None:
     upstream = Upstream(200)
     svc, _ = build(upstream, Route("f", fault=Fault(503, 100.0, 0.25, 100.0)))
@@ -202,7 +211,7 @@ async def test_injected_delay_and_abort() -> None:
     assert upstream.bodies == []
 
 
-@pytest.mark.looptime
+@in_loop()
 async def test_lightmesh_deadline_is_forwarded_minus_elapsed_and_enforced() -> None:
     seen: list[bytes] = []
 
@@ -219,3 +228,23 @@ async def test_lightmesh_deadline_is_forwarded_minus_elapsed_and_enforced() -> N
     assert response.status == 504
     expired = await svc(get(headers=[(b"lightmesh-deadline", b"0")]))
     assert expired.status == 504 and seen == [b"400"]  # not forwarded at all
+
+
+@in_loop()
+async def test_a_response_body_idle_past_the_idle_timeout_fails_and_is_discarded() -> None:
+    body = StreamBody(None)
+
+    async def streaming(request: Request) -> Response:
+        body.feed(b"first")
+        return Response(200, [], body)
+
+    svc, table = build(streaming, Route("s", idle_timeout=2.0))
+    loop = asyncio.get_running_loop()
+    response = await svc(get())
+    assert await response.body.read() == b"first"
+    start = loop.time()
+    with pytest.raises(ResponseTimeout, match="idle for 2000ms"):
+        await response.body.read()
+    assert loop.time() - start == pytest.approx(2.0)
+    assert body.read_nowait() is None  # the upstream body was discarded: nothing buffered
+    assert table.get("web:80", "s").timeouts == {"idle": 1}

@@ -143,7 +143,7 @@ class DestinationProfile(_message.Message):
     def __init__(self, fully_qualified_name: _Optional[str] = ..., opaque_protocol: _Optional[bool] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., retry_budget: _Optional[_Union[RetryBudget, _Mapping]] = ..., allow_overrides: _Optional[bool] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("condition", "name", "is_retryable", "timeout", "response_classes", "response_timeout", "retry_limit", "fault")
+    __slots__ = ("condition", "name", "is_retryable", "timeout", "response_classes", "response_timeout", "retry_limit", "fault", "idle_timeout")
     CONDITION_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_RETRYABLE_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +152,7 @@ class Route(_message.Message):
     RESPONSE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     RETRY_LIMIT_FIELD_NUMBER: _ClassVar[int]
     FAULT_FIELD_NUMBER: _ClassVar[int]
+    IDLE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     condition: RequestMatch
     name: str
     is_retryable: bool
@@ -160,7 +161,8 @@ class Route(_message.Message):
     response_timeout: _duration_pb2.Duration
     retry_limit: int
     fault: FaultInjection
-    def __init__(self, condition: _Optional[_Union[RequestMatch, _Mapping]] = ..., name: _Optional[str] = ..., is_retryable: _Optional[bool] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., response_classes: _Optional[_Iterable[_Union[ResponseClass, _Mapping]]] = ..., response_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_limit: _Optional[int] = ..., fault: _Optional[_Union[FaultInjection, _Mapping]] = ...) -> None: ...
+    idle_timeout: _duration_pb2.Duration
+    def __init__(self, condition: _Optional[_Union[RequestMatch, _Mapping]] = ..., name: _Optional[str] = ..., is_retryable: _Optional[bool] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., response_classes: _Optional[_Iterable[_Union[ResponseClass, _Mapping]]] = ..., response_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_limit: _Optional[int] = ..., fault: _Optional[_Union[FaultInjection, _Mapping]] = ..., idle_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ResponseClass(_message.Message):
     __slots__ = ("condition", "is_failure")

@@ -11,14 +11,20 @@ arrives in time the upstream call is cancelled (its stream reset, or its connect
 closed) and the client gets the same. If a gRPC response is streaming when the deadline
 passes, its body ends there with ``grpc-status: 4`` trailers and the upstream stream is
 reset.
+
+On the inbound side the same header scan removes the per-request override headers
+(``lightmesh-retry-limit``, ``lightmesh-timeout``): they are for the caller's outbound
+proxy only, and the application never sees them, whether its service has a profile or not.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from lightmesh.core.deadlines import encode_deadline, parse_deadline
 from lightmesh.core.errors import DeadlineExceeded
+from lightmesh.core.routes import OVERRIDE_HEADERS
 from lightmesh.protocol import grpc
 from lightmesh.protocol.messages import Body, Headers, error_response
 from lightmesh.proxy.service import Layer, Request, Response, Service
@@ -27,10 +33,14 @@ DEADLINE = b"lightmesh-deadline"
 _EXPIRED_TRAILERS: Headers = [(b"grpc-status", b"4"), (b"grpc-message", b"deadline exceeded")]
 
 
-def _timeout(request: Request) -> tuple[float | None, bool]:
-    """(seconds the caller waits, whether grpc-timeout set it) from the request's headers."""
+def _timeout(request: Request, strip: bool) -> tuple[float | None, bool]:
+    """(seconds the caller waits, whether grpc-timeout set it) from the request's headers.
+
+    With ``strip``, the per-request override headers are removed on the way.
+    """
     timeout: float | None = None
     is_grpc = False
+    found = False
     for name, value in request.headers:
         if name == b"grpc-timeout":
             t = grpc.parse_timeout(value)
@@ -40,6 +50,10 @@ def _timeout(request: Request) -> tuple[float | None, bool]:
             t = parse_deadline(value)
             if t is not None and (timeout is None or t < timeout):
                 timeout, is_grpc = t, False
+        elif strip and name in OVERRIDE_HEADERS:
+            found = True
+    if found:
+        request.headers = [(n, v) for n, v in request.headers if n not in OVERRIDE_HEADERS]
     return timeout, is_grpc
 
 
@@ -55,29 +69,35 @@ def forward_deadline(request: Request, now: float) -> None:
             headers[i] = (DEADLINE, encode_deadline(left))
 
 
-def deadline_layer() -> Layer:
+def deadline_layer(strip_overrides: bool = False) -> Layer:
+    """The deadline layer; ``strip_overrides`` (inbound) also removes the override headers."""
+
     def layer(inner: Service) -> Service:
-        async def service(request: Request) -> Response:
-            timeout, from_grpc = _timeout(request)
+        def service(request: Request) -> Awaitable[Response]:
+            timeout, from_grpc = _timeout(request, strip_overrides)
             if timeout is None:
-                return await inner(request)
-            if timeout <= 0:
-                return error_response(DeadlineExceeded("deadline already expired: not forwarded"), request)
-            loop = asyncio.get_running_loop()
-            deadline = request.deadline = loop.time() + timeout
-            try:
-                async with asyncio.timeout_at(deadline):
-                    response = await inner(request)
-            except TimeoutError:
-                why = DeadlineExceeded(f"deadline of {timeout * 1000:.0f}ms exceeded before a response")
-                return error_response(why, request)
-            if from_grpc:
-                response.body = DeadlineBody(response.body, deadline)
-            return response
+                return inner(request)  # no coroutine of its own: a request without a deadline costs a scan
+            return _bounded(inner, request, timeout, from_grpc)
 
         return service
 
     return layer
+
+
+async def _bounded(inner: Service, request: Request, timeout: float, from_grpc: bool) -> Response:
+    if timeout <= 0:
+        return error_response(DeadlineExceeded("deadline already expired: not forwarded"), request)
+    loop = asyncio.get_running_loop()
+    deadline = request.deadline = loop.time() + timeout
+    try:
+        async with asyncio.timeout_at(deadline):
+            response = await inner(request)
+    except TimeoutError:
+        why = DeadlineExceeded(f"deadline of {timeout * 1000:.0f}ms exceeded before a response")
+        return error_response(why, request)
+    if from_grpc:
+        response.body = DeadlineBody(response.body, deadline)
+    return response
 
 
 class DeadlineBody:

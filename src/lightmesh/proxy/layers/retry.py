@@ -4,8 +4,8 @@ Every request of the service deposits in the service's
 :class:`~lightmesh.core.budget.RetryBudget`. On a retryable route, the request body
 (at most 64 KiB, see :mod:`lightmesh.proxy.replay`) is kept, and a failed attempt (a
 response its route classifies as a failure, a gRPC status found in the trailers of a
-unary response, or a connection failure, reset or response timeout) is sent again (the
-balancer picks an endpoint afresh, so a retry may go elsewhere) while the request's
+unary response, or a connection failure, reset or response timeout) is sent again (to
+another endpoint than the failed attempt's, when there is one) while the request's
 retry limit (the route's, default 3, or ``lightmesh-retry-limit``) and the budget allow.
 The response of the last attempt goes to the client whole: the failed ones are
 discarded, never mixed in. A non-retryable route, a larger body, or a request with
@@ -25,7 +25,7 @@ import time
 from lightmesh.core.budget import RetryBudget
 from lightmesh.core.errors import ENDPOINT_FAILURES, ProxyError, ResponseTimeout
 from lightmesh.protocol.messages import Response
-from lightmesh.proxy.layers.route import RouteCall, RouteRecorder
+from lightmesh.proxy.layers.route import RouteCall
 from lightmesh.proxy.replay import Replay, buffer_request, peek_status
 from lightmesh.proxy.service import Layer, Request, Service
 
@@ -75,13 +75,14 @@ def retry_layer(budget: RetryBudget) -> Layer:
 
 
 async def _once(inner: Service, request: Request, call: RouteCall) -> Response:
+    """One attempt; its response is recorded as actual by the route layer's recorder."""
     start = _clock()
     try:
         response = await _attempt(inner, request, call)
     except ProxyError as exc:
         call.counters.actual.response(exc.status, None, "failure", (_clock() - start) * 1000.0)
         raise
-    response.add_end_callback(RouteRecorder(call.route, call.counters.actual, (_clock() - start) * 1000.0))
+    call.once = True
     return response
 
 
@@ -120,6 +121,7 @@ async def _retrying(
         else:
             retries += 1
             counters.retries += 1
+            call.avoid = call.last  # another endpoint, if there is one
             if response is not None:
                 response.body.discard()
                 response.finish(None)

@@ -16,22 +16,31 @@ from __future__ import annotations
 
 import time
 
+from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import ProxyError, StreamReset
-from lightmesh.core.routes import Profile, Route, parse_retry_limit, parse_timeout_header
+from lightmesh.core.routes import (
+    OVERRIDE_HEADERS,
+    RETRY_LIMIT_HEADER,
+    TIMEOUT_HEADER,
+    Profile,
+    Route,
+    parse_retry_limit,
+    parse_timeout_header,
+)
 from lightmesh.protocol.messages import Headers, Response, error_response
 from lightmesh.proxy.routestats import RouteCounters, RouteTable
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.telemetry import RouteStats
 
-RETRY_LIMIT = b"lightmesh-retry-limit"
-TIMEOUT = b"lightmesh-timeout"
+RETRY_LIMIT = RETRY_LIMIT_HEADER
+TIMEOUT = TIMEOUT_HEADER
 _clock = time.perf_counter
 
 
 class RouteCall:
     """One request's route, its counters and the effective retry limit and timeout."""
 
-    __slots__ = ("counters", "retry_limit", "route", "timeout")
+    __slots__ = ("avoid", "counters", "last", "once", "retry_limit", "route", "timeout")
 
     def __init__(
         self, route: Route, counters: RouteCounters, retry_limit: int, timeout: float | None
@@ -40,6 +49,9 @@ class RouteCall:
         self.counters = counters
         self.retry_limit = retry_limit
         self.timeout = timeout
+        self.once = False  # set below when the request went upstream once: its actual = effective
+        self.last: SocketAddr | None = None  # the endpoint of the latest attempt (set by the router)
+        self.avoid: SocketAddr | None = None  # a retry's failed endpoint: picked only if the last
 
 
 def _overrides(request: Request, call: RouteCall, allowed: bool) -> None:
@@ -60,7 +72,10 @@ def _overrides(request: Request, call: RouteCall, allowed: bool) -> None:
 
 
 def _has_overrides(headers: Headers) -> bool:
-    return any(name in (RETRY_LIMIT, TIMEOUT) for name, _ in headers)
+    for name, _ in headers:  # noqa: SIM110 - a plain loop: no generator per request
+        if name in OVERRIDE_HEADERS:
+            return True
+    return False
 
 
 def route_layer(profile: Profile, dst: str, table: RouteTable) -> Layer:
@@ -81,7 +96,8 @@ def route_layer(profile: Profile, dst: str, table: RouteTable) -> Layer:
                     raise
                 response = error_response(exc, request)
             counters.effective.requests += 1
-            response.add_end_callback(RouteRecorder(route, counters.effective, (_clock() - start) * 1000.0))
+            stats = (counters.effective, counters.actual) if call.once else (counters.effective,)
+            response.add_end_callback(RouteRecorder(route, stats, (_clock() - start) * 1000.0))
             return response
 
         return service
@@ -101,13 +117,20 @@ class RouteRecorder:
 
     __slots__ = ("latency_ms", "route", "stats")
 
-    def __init__(self, route: Route, stats: RouteStats, latency_ms: float) -> None:
+    def __init__(self, route: Route, stats: tuple[RouteStats, ...], latency_ms: float) -> None:
         self.route = route
         self.stats = stats
         self.latency_ms = latency_ms
 
     def __call__(self, response: Response, error: BaseException | None) -> None:
         trailers = response.body.trailers
-        grpc = grpc_status(trailers) if trailers else grpc_status(response.headers)
+        if trailers:
+            grpc = grpc_status(trailers)
+        elif response.body.length == 0 and response.status == 200:  # maybe trailers-only gRPC
+            grpc = grpc_status(response.headers)
+        else:
+            grpc = None
         failed = error is not None or self.route.failed(response.status, grpc)
-        self.stats.response(response.status, grpc, "failure" if failed else "success", self.latency_ms)
+        classification = "failure" if failed else "success"
+        for stats in self.stats:
+            stats.response(response.status, grpc, classification, self.latency_ms)
