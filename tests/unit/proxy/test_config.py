@@ -58,3 +58,36 @@ def test_docs_list_every_setting_with_its_default() -> None:
     for setting in SETTINGS:
         assert f"`{setting.env}`" in text, setting.env
         assert f"`{setting.default or '(empty)'}`" in text, setting.env
+
+
+IDENTITY = "web.default.serviceaccount.identity.lightmesh.cluster.local"
+
+
+def test_identity_is_off_by_default_and_needs_token_bundle_and_service_when_on() -> None:
+    assert load({}).identity_local_name is None
+    with pytest.raises(ConfigError) as info:
+        load({"LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME": IDENTITY})
+    message = str(info.value)
+    for name in (
+        "IDENTITY_TOKEN_FILE",
+        "IDENTITY_TRUST_ANCHORS",
+        "IDENTITY_ADDR or LIGHTMESH_PROXY_CONTROLLER_ADDR",
+    ):
+        assert name in message
+    config = load(
+        {
+            "LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME": IDENTITY,
+            "LIGHTMESH_PROXY_IDENTITY_TOKEN_FILE": "/var/run/token",
+            "LIGHTMESH_PROXY_IDENTITY_TRUST_ANCHORS": "/etc/anchors.pem",
+            "LIGHTMESH_PROXY_CONTROLLER_ADDR": "10.0.0.5:8086",
+        }
+    )
+    assert config.identity_service_addr == SocketAddr("10.0.0.5", 8086)
+    assert load({"LIGHTMESH_PROXY_IDENTITY_ADDR": "10.0.0.6:8080"}).identity_addr == SocketAddr(
+        "10.0.0.6", 8080
+    )
+
+
+def test_an_identity_that_is_not_a_workload_identity_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"(?s)LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME.*serviceaccount"):
+        load({"LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME": "web.default.svc.cluster.local"})
