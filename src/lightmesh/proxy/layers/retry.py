@@ -106,7 +106,11 @@ async def _retrying(
             failed = True
             counters.actual.response(exc.status, None, "failure", (_clock() - start) * 1000.0)
         else:
-            grpc = await peek_status(response)
+            try:
+                grpc = await peek_status(response)
+            except BaseException:
+                response.body.discard()  # cancelled or broken while reading: let the upstream go
+                raise
             failed = route.failed(response.status, grpc)
             counters.actual.response(
                 response.status, grpc, "failure" if failed else "success", (_clock() - start) * 1000.0
