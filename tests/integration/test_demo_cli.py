@@ -113,6 +113,9 @@ def test_tap_shows_live_requests_over_mtls(demo: UpProcess) -> None:
     assert {"req", "rsp", "end"} <= kinds, tap.stdout
     inbound = [line for line in lines if "proxy=in" in line]
     assert inbound and all("tls=true" in line for line in inbound), tap.stdout
+    # web's calls to emoji and voting: mTLS once the endpoint is chosen (the response and the end)
+    outbound = [line for line in lines if "proxy=out" in line and line.startswith(("rsp", "end"))]
+    assert all("tls=true" in line for line in outbound), tap.stdout
 
 
 def test_check_passes_with_the_identity_checks_and_version_reaches_the_server(demo: UpProcess) -> None:
