@@ -33,11 +33,14 @@ def _commands() -> set[str]:
 
 def banner(state: dict[str, Any]) -> list[str]:
     by_pod = {(i["service"], i["pod"]): i for i in state["instances"]}
-    web, bot, voting = (
-        by_pod[("web", "web-0")],
-        by_pod[("vote-bot", "vote-bot-0")],
-        by_pod[("voting", "voting-0")],
-    )
+    try:
+        web, bot, voting = (
+            by_pod[("web", "web-0")],
+            by_pod[("vote-bot", "vote-bot-0")],
+            by_pod[("voting", "voting-0")],
+        )
+    except KeyError:  # an instance could not be created; up said why
+        return ["", f"The demo is incomplete: see the messages above and the logs in {state['log_dir']}."]
     if state["netns"]:  # inside a pod, an app calls the name, iptables does the rest
         client = f"ip netns exec {bot['netns']} curl -s http://web"
     else:  # on the host, a client uses a sidecar's outbound listener as its proxy

@@ -66,3 +66,8 @@ def test_the_demo_under_netns_calls_by_name_from_a_pod() -> None:
         "  ip netns exec lightmesh-emojivoto-vote-bot-0 curl -s http://web/api/vote?choice=:rocket:"
         in "\n".join(lines)
     )
+
+
+def test_the_demo_banner_says_when_instances_are_missing() -> None:
+    lines = banner({"netns": False, "instances": [], "log_dir": "/state/logs"})
+    assert lines[-1] == "The demo is incomplete: see the messages above and the logs in /state/logs."
