@@ -27,7 +27,7 @@ from lightmesh.local.identity import LocalIdentity
 from lightmesh.local.instance import InstanceRunner
 from lightmesh.local.meshfile import MeshFileError, MeshSpec, ServiceSpec, parse_mesh
 from lightmesh.local.network import Network
-from lightmesh.local.probes import free_port, http_status, port_in_use
+from lightmesh.local.probes import counter, free_port, http_status, port_in_use
 from lightmesh.local.procs import Report, Supervised
 from lightmesh.local.registry import EndpointEntry, registry_text, write_atomically
 from lightmesh.local.sidecar import base_env, controller_argv
@@ -36,6 +36,7 @@ from lightmesh.local.state import STATE_FILE, read_state, write_state
 MESH_POLL = 1.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, terminal closed
 CONTROLLER_READY_TIMEOUT = 30.0
+DEREGISTER_TIMEOUT, DEREGISTER_GRACE = 5.0, 0.2  # stopping instances: out of discovery first
 DEFAULT_API_ADDR = "127.0.0.1:8085"  # the CLI's default too; state-file discovery finds any other
 
 
@@ -93,6 +94,7 @@ class Up:
         self.identity = LocalIdentity(self.dir)
         self.proxy_api_addr = self.admin_addr = self.api_addr = ""
         self._mesh_text = ""
+        self._registry_written = False  # whether the last change rewrote the registry
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -271,7 +273,10 @@ class Up:
             for runner in stopping:
                 del self.runners[runner.instance.key]
             if stopping:
+                reloads = await self._reloads()
                 await self.changed()  # out of discovery before they stop
+                if self._registry_written:
+                    await self._deregistered(reloads)
             await asyncio.gather(*(self._stop_runner(r) for r in stopping))
             for svc in self.spec.services:
                 for index in range(self.replicas(svc)):
@@ -279,6 +284,20 @@ class Up:
                     if key not in self.runners:
                         await self._start_runner(svc, index)
             await self.changed()
+
+    async def _reloads(self) -> float | None:
+        return await counter(self.admin_addr, "registry_reloads_total") if self.admin_addr else None
+
+    async def _deregistered(self, before: float | None) -> None:
+        """Wait (at most :data:`DEREGISTER_TIMEOUT`) until the controller applied the registry, then
+        :data:`DEREGISTER_GRACE` for the update to reach the proxies: no caller picks a stopped instance."""
+        deadline = time.monotonic() + DEREGISTER_TIMEOUT
+        while before is not None and time.monotonic() < deadline:
+            now = await self._reloads()
+            if now is None or now > before:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(DEREGISTER_GRACE)
 
     async def _start_runner(self, svc: ServiceSpec, index: int) -> None:
         instance = self.network.allocate(svc, index, self.proxy_api_addr)
@@ -315,7 +334,7 @@ class Up:
             endpoints = {
                 key: [EndpointEntry(i.address, i.pod) for i in instances] for key, instances in ready.items()
             }
-            write_atomically(self.registry, registry_text(self.spec, endpoints))
+            self._registry_written = write_atomically(self.registry, registry_text(self.spec, endpoints))
             try:
                 await self.network.services_changed(self.spec, ready)
             except (RuntimeError, OSError) as exc:
