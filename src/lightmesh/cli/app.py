@@ -41,7 +41,9 @@ def up(
         "10.213.0.0/16", help="--netns: pods in the first /24, service IPs in the last"
     ),
     api_addr: str = typer.Option(
-        "127.0.0.1:8085", help="the control plane's public API (recorded in up.json)"
+        "",
+        help="the control plane's public API, recorded in up.json "
+        "(default: 127.0.0.1:8085, or a free port when that one is taken)",
     ),
     proxy_api_addr: str = typer.Option("", help="the controller's Destination API (default: a free port)"),
     controller_admin_addr: str = typer.Option(

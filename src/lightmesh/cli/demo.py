@@ -19,8 +19,9 @@ OBSERVE = {
     "stat": f"lightmesh stat deploy -n {NAMESPACE}",
     "top": f"lightmesh top deploy/web -n {NAMESPACE}",
     "tap": f"lightmesh tap deploy/web -n {NAMESPACE}",
-    "routes": f"lightmesh routes deploy/voting -n {NAMESPACE}",
+    "routes": f"lightmesh routes deploy/web -n {NAMESPACE} --to svc/voting -o wide  # effective vs actual",
     "edges": f"lightmesh edges deploy -n {NAMESPACE}",
+    "check": "lightmesh check",
 }
 
 
@@ -32,11 +33,14 @@ def _commands() -> set[str]:
 
 def banner(state: dict[str, Any]) -> list[str]:
     by_pod = {(i["service"], i["pod"]): i for i in state["instances"]}
-    web, bot, voting = (
-        by_pod[("web", "web-0")],
-        by_pod[("vote-bot", "vote-bot-0")],
-        by_pod[("voting", "voting-0")],
-    )
+    try:
+        web, bot, voting = (
+            by_pod[("web", "web-0")],
+            by_pod[("vote-bot", "vote-bot-0")],
+            by_pod[("voting", "voting-0")],
+        )
+    except KeyError:  # an instance could not be created; up said why
+        return ["", f"The demo is incomplete: see the messages above and the logs in {state['log_dir']}."]
     if state["netns"]:  # inside a pod, an app calls the name, iptables does the rest
         client = f"ip netns exec {bot['netns']} curl -s http://web"
     else:  # on the host, a client uses a sidecar's outbound listener as its proxy
@@ -44,7 +48,8 @@ def banner(state: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"The demo is running in namespace {NAMESPACE}: vote-bot votes through web, which calls emoji and",
-        "voting over gRPC; voting's Vote fails on purpose (its profile marks it retryable). Try:",
+        "voting over gRPC, every hop over mTLS; voting's Vote fails on purpose, and its profile marks it",
+        "retryable: web's sidecar retries it (within a budget), so web sees fewer failures. Try:",
         f"  curl -s http://{web['address']}/api/leaderboard          # web-0 through its sidecar",
         f"  {client}/api/vote?choice=:rocket:   # as vote-bot does",
         f"  curl -s http://{voting['admin_addr']}/metrics | grep -E '^response_total'",

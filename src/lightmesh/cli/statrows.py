@@ -157,11 +157,26 @@ def route_rows(
     direction = "outbound" if to is not None else "inbound"
     rows: list[RouteRow] = []
     for (ns, service), members in groups(SERVICE, targets).items():
-        keep = _all if to is None else dst_filter(to.type, to.name, to_namespace or ns)
+        keep = _all if to is None else _route_dst_filter(to.type, to.name, to_namespace or ns, ns)
         label = to.name if to is not None else service
         samples = [s for p in members for s in windows.get(p.key, [])]
         rows.extend(_routes_of(samples, keep, direction, label))
     return rows
+
+
+def _route_dst_filter(kind: str, name: str, namespace: str, caller_namespace: str) -> Filter:
+    """:func:`dst_filter`, and route samples by their ``dst`` authority (they carry no ``dst_service``)."""
+    by_labels = dst_filter(kind, name, namespace)
+    if kind != SERVICE:
+        return by_labels
+
+    def by_authority(s: Sample) -> bool:
+        host = s.label("dst").rsplit(":", 1)[0].split(".")
+        return host[0] == name and (host[1] if len(host) > 1 else caller_namespace) == namespace
+
+    return lambda s: (
+        by_labels(s) or (s.name.startswith("route_") and not s.label("dst_service") and by_authority(s))
+    )
 
 
 def _routes_of(samples: list[Sample], keep: Filter, direction: str, service: str) -> list[RouteRow]:

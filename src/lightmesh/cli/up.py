@@ -43,7 +43,7 @@ def run_up(
     mesh_file: Path,
     netns: bool = False,
     subnet: str = "10.213.0.0/16",
-    api_addr: str = "127.0.0.1:8085",
+    api_addr: str = "",
     proxy_api_addr: str = "",
     controller_admin_addr: str = "",
     ready_timeout: float = 60.0,

@@ -1,9 +1,10 @@
 """The mesh file of ``lightmesh demo``: the emojivoto-like app, with its route profiles.
 
 ``web`` (HTTP/1.1 + JSON) calls ``emoji`` (two replicas) and ``voting`` over gRPC;
-``vote-bot`` loads ``web``. ``voting``'s ``Vote`` fails at ``failure_rate``; its profile
-marks that route retryable. :func:`demo_mesh` returns the file for a given Python (the one
-running ``lightmesh demo``, so the demo works from any virtualenv).
+``vote-bot`` loads ``web``. ``voting``'s ``Vote`` fails at ``failure_rate`` (that is what
+its server side shows); its profile marks that route retryable within a retry budget, so what
+``web`` gets (the route's effective success) is higher. :func:`demo_mesh` returns the file
+for a given Python (the one running ``lightmesh demo``, so the demo works from any virtualenv).
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ services:
 profiles:
   - name: voting
     namespace: emojivoto
+    retryBudget: {{retryRatio: 0.2, minRetriesPerSecond: 10, ttl: 10s}}
     routes:
       - name: Vote
         condition: {{method: POST, path: /emojivoto.v1.VotingService/Vote}}
         isRetryable: true
+        retryLimit: 3
+        timeout: 5s
       - name: Results
         condition: {{method: POST, path: /emojivoto.v1.VotingService/Results}}
   - name: web

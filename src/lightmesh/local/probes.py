@@ -17,19 +17,36 @@ LISTEN = "0A"
 
 async def http_status(addr: str, path: str, timeout: float = 1.0) -> int | None:
     """The status of ``GET path`` on ``addr`` (host:port), or ``None`` when it does not answer."""
+    answer = await _get(addr, path, timeout, whole=False)
+    parts = answer.split(maxsplit=2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+async def counter(addr: str, name: str, timeout: float = 1.0) -> float | None:
+    """The sum of the ``name`` samples on ``addr``'s ``/metrics``, or ``None`` when it does not answer."""
+    answer = await _get(addr, "/metrics", timeout, whole=True)
+    if not answer:
+        return None
+    prefix = name.encode()
+    return sum(
+        float(line.rsplit(None, 1)[1])
+        for line in answer.splitlines()
+        if line.startswith(prefix) and line[len(prefix) : len(prefix) + 1] in (b"{", b" ")
+    )
+
+
+async def _get(addr: str, path: str, timeout: float, whole: bool) -> bytes:
     host, _, port = addr.rpartition(":")
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
             try:
                 writer.write(f"GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n".encode())
-                line = await reader.readline()
+                return await (reader.read() if whole else reader.readline())
             finally:
                 writer.close()
     except (OSError, TimeoutError, ValueError):
-        return None
-    parts = line.split()
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        return b""
 
 
 def listening(pid: int, port: int) -> bool:

@@ -21,9 +21,6 @@ import yaml  # type: ignore[import-untyped]
 from lightmesh.local.meshfile import MeshSpec, ServiceSpec
 
 TRUST_DOMAIN = "cluster.local"
-# The registry has no `profiles:` section yet; once the controller reads one, set this to True
-# and the mesh file's profiles are written there unchanged (docs/local.md, "Profiles").
-REGISTRY_HAS_PROFILES = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +35,8 @@ def identity(svc: ServiceSpec) -> str:
 
 
 def profiles_section(spec: MeshSpec) -> dict[str, Any]:
-    """The registry's part for the mesh file's profiles (nothing until the registry has them)."""
-    return {"profiles": list(spec.profiles)} if REGISTRY_HAS_PROFILES else {}
+    """The registry's ``profiles:`` section: the mesh file's profiles, unchanged (docs/profiles.md)."""
+    return {"profiles": list(spec.profiles)} if spec.profiles else {}
 
 
 def registry_data(spec: MeshSpec, endpoints: dict[str, list[EndpointEntry]]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ namespace and IP: the app listens on the service port, the sidecar on Linkerd's 
 (4143 inbound, 4140 outbound, 4191 admin) and iptables sends traffic through it.
 
 :func:`sidecar_env` is the one place that builds a sidecar's ``LIGHTMESH_PROXY_*``
-settings (identity and tap settings belong here too), :func:`app_env` the app's
+settings (tap, and identity once the instance has a token file), :func:`app_env` the app's
 variables, :func:`controller_argv` the controller's command line.
 """
 
@@ -39,6 +39,8 @@ class Instance:
     tap_port: int
     controller_addr: str
     netns: str | None = None  # the network namespace's name with --netns
+    token_file: str = ""  # its bootstrap token (empty: the sidecar runs without identity)
+    trust_anchors: str = ""  # the mesh's trust bundle
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -106,8 +108,14 @@ def sidecar_env(instance: Instance) -> dict[str, str]:
         "TAP_LISTEN_ADDR": f"{'127.0.0.1' if local else '0.0.0.0'}:{instance.tap_port}",
         "SERVICE": instance.service.name,
         "POD": instance.pod,
-        # identity (mTLS) settings go here: LOCAL_NAME = instance.identity
     }
+    if instance.token_file:  # mTLS: certified by the controller's identity service
+        settings.update(
+            IDENTITY_LOCAL_NAME=instance.identity,
+            IDENTITY_TOKEN_FILE=instance.token_file,
+            IDENTITY_TRUST_ANCHORS=instance.trust_anchors,
+            IDENTITY_ADDR=instance.controller_addr,
+        )
     return {**base_env(), **{PROXY_PREFIX + k: v for k, v in settings.items()}}
 
 
@@ -146,12 +154,16 @@ def sidecar_argv() -> list[str]:
     return [sys.executable, "-m", "lightmesh", "proxy"]
 
 
-def controller_argv(registry: Path, proxy_api_addr: str, admin_addr: str) -> list[str]:
-    """The controller's command line (the public API address joins here once it exists)."""
+def controller_argv(
+    registry: Path, proxy_api_addr: str, admin_addr: str, public_api_addr: str, identity_dir: Path | None
+) -> list[str]:
+    """The controller's command line: the file registry, its three listeners, the identity service."""
     return [
         sys.executable, "-m", "lightmesh", "controller",
         "--registry", str(registry),
         "--proxy-api-addr", proxy_api_addr,
         "--admin-addr", admin_addr,
+        "--public-api-addr", public_api_addr,
         "--registry-poll-interval", "0.2",
+        *(["--identity-dir", str(identity_dir)] if identity_dir is not None else []),
     ]  # fmt: skip

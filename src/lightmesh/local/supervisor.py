@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from lightmesh.local import control
+from lightmesh.local.identity import LocalIdentity
 from lightmesh.local.instance import InstanceRunner
 from lightmesh.local.meshfile import MeshFileError, MeshSpec, ServiceSpec, parse_mesh
 from lightmesh.local.network import Network
-from lightmesh.local.probes import free_port, http_status, port_in_use
+from lightmesh.local.probes import counter, free_port, http_status, port_in_use
 from lightmesh.local.procs import Report, Supervised
 from lightmesh.local.registry import EndpointEntry, registry_text, write_atomically
 from lightmesh.local.sidecar import base_env, controller_argv
@@ -35,6 +36,8 @@ from lightmesh.local.state import STATE_FILE, read_state, write_state
 MESH_POLL = 1.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, terminal closed
 CONTROLLER_READY_TIMEOUT = 30.0
+DEREGISTER_TIMEOUT, DEREGISTER_GRACE = 5.0, 0.2  # stopping instances: out of discovery first
+DEFAULT_API_ADDR = "127.0.0.1:8085"  # the CLI's default too; state-file discovery finds any other
 
 
 def columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
@@ -58,7 +61,7 @@ class UpError(Exception):
 class UpOptions:
     mesh_file: Path
     state_dir: Path
-    api_addr: str = "127.0.0.1:8085"
+    api_addr: str = ""  # empty: 127.0.0.1:8085, or a free port when that one is taken
     proxy_api_addr: str = ""  # empty: a free port
     controller_admin_addr: str = ""  # empty: a free port
     ready_timeout: float = 60.0
@@ -88,8 +91,10 @@ class Up:
         self._lock = asyncio.Lock()  # one reconcile at a time
         self._publishing = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.proxy_api_addr = self.admin_addr = ""
+        self.identity = LocalIdentity(self.dir)
+        self.proxy_api_addr = self.admin_addr = self.api_addr = ""
         self._mesh_text = ""
+        self._registry_written = False  # whether the last change rewrote the registry
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -108,6 +113,7 @@ class Up:
 
     def _check_addrs(self) -> None:
         flags = (
+            ("--api-addr", self.opts.api_addr),
             ("--proxy-api-addr", self.opts.proxy_api_addr),
             ("--controller-admin-addr", self.opts.controller_admin_addr),
         )
@@ -163,10 +169,21 @@ class Up:
         host = self.network.controller_host
         self.proxy_api_addr = self.opts.proxy_api_addr or f"{host}:{free_port(host)}"
         self.admin_addr = self.opts.controller_admin_addr or f"127.0.0.1:{free_port()}"
+        self.api_addr = self.opts.api_addr or (
+            f"127.0.0.1:{free_port()}" if port_in_use(DEFAULT_API_ADDR) else DEFAULT_API_ADDR
+        )
+        try:
+            await self.identity.init()
+            await self.identity.issue({(s.account, s.namespace) for s in self.spec.services})
+        except (RuntimeError, OSError) as exc:
+            raise UpError(f"cannot create the mesh identity: {exc}") from None
         write_atomically(self.registry, registry_text(self.spec, {}))
+        argv = controller_argv(
+            self.registry, self.proxy_api_addr, self.admin_addr, self.api_addr, self.identity.dir
+        )
         self.controller = Supervised(
             "controller",
-            controller_argv(self.registry, self.proxy_api_addr, self.admin_addr),
+            argv,
             base_env(),
             self.logs / "controller.log",
             self.report,
@@ -256,7 +273,10 @@ class Up:
             for runner in stopping:
                 del self.runners[runner.instance.key]
             if stopping:
+                reloads = await self._reloads()
                 await self.changed()  # out of discovery before they stop
+                if self._registry_written:
+                    await self._deregistered(reloads)
             await asyncio.gather(*(self._stop_runner(r) for r in stopping))
             for svc in self.spec.services:
                 for index in range(self.replicas(svc)):
@@ -265,9 +285,24 @@ class Up:
                         await self._start_runner(svc, index)
             await self.changed()
 
+    async def _reloads(self) -> float | None:
+        return await counter(self.admin_addr, "registry_reloads_total") if self.admin_addr else None
+
+    async def _deregistered(self, before: float | None) -> None:
+        """Wait (at most :data:`DEREGISTER_TIMEOUT`) until the controller applied the registry, then
+        :data:`DEREGISTER_GRACE` for the update to reach the proxies: no caller picks a stopped instance."""
+        deadline = time.monotonic() + DEREGISTER_TIMEOUT
+        while before is not None and time.monotonic() < deadline:
+            now = await self._reloads()
+            if now is None or now > before:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(DEREGISTER_GRACE)
+
     async def _start_runner(self, svc: ServiceSpec, index: int) -> None:
         instance = self.network.allocate(svc, index, self.proxy_api_addr)
         try:
+            await self.identity.provide(instance)
             await self.network.add_pod(instance)
         except (RuntimeError, OSError) as exc:
             self.error(f"lightmesh up: cannot create {instance.pod} ({svc.key}): {exc}")
@@ -280,6 +315,7 @@ class Up:
     async def _stop_runner(self, runner: InstanceRunner) -> None:
         await runner.stop()
         await self.network.remove_pod(runner.instance)
+        self.identity.forget(runner.instance)
 
     def _ready_changed(self) -> None:
         task = asyncio.get_running_loop().create_task(self.changed())
@@ -298,7 +334,7 @@ class Up:
             endpoints = {
                 key: [EndpointEntry(i.address, i.pod) for i in instances] for key, instances in ready.items()
             }
-            write_atomically(self.registry, registry_text(self.spec, endpoints))
+            self._registry_written = write_atomically(self.registry, registry_text(self.spec, endpoints))
             try:
                 await self.network.services_changed(self.spec, ready)
             except (RuntimeError, OSError) as exc:
@@ -328,11 +364,13 @@ class Up:
         return {
             "pid": os.getpid(),
             "mesh_file": str(self.opts.mesh_file.resolve()),
-            "api_addr": self.opts.api_addr,
+            "api_addr": self.api_addr,
             "controller_admin_addr": self.admin_addr,
             "proxy_api_addr": self.proxy_api_addr,
             "control_socket": str(self.socket),
             "registry_file": str(self.registry),
+            "identity_dir": str(self.identity.dir),
+            "trust_anchors": str(self.identity.trust_anchors),
             "log_dir": str(self.logs),
             "netns": self.network.netns,
             "controller_pid": self.controller.pid if self.controller else None,
@@ -364,7 +402,8 @@ class Up:
             [
                 f"lightmesh up: {ready}/{len(self.runners)} instances ready "
                 f"({len(self.spec.services)} services); Ctrl-C stops everything",
-                f"  controller: proxy API {self.proxy_api_addr}, admin http://{self.admin_addr}/metrics",
+                f"  controller: public API {self.api_addr}, proxy API {self.proxy_api_addr}, "
+                f"admin http://{self.admin_addr}/metrics; identity {self.identity.dir}/",
                 *columns(rows),
                 f"  state {self.state_file}   logs {self.logs}/",
             ]
@@ -385,4 +424,5 @@ class Up:
             self.report(f"lightmesh up: cleaning up the network failed: {exc}")
         for path in (self.state_file, self.registry, self.socket):
             path.unlink(missing_ok=True)
+        self.identity.remove()
         self.report("lightmesh up: stopped; every process, port and file is cleaned up")

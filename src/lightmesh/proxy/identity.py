@@ -108,8 +108,11 @@ class LocalIdentity:
         )
         self.csr = (
             x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            # X.509 caps a CN at 64 characters: a longer identity is in the (then critical) DNS SAN only
+            .subject_name(
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)] if len(name) <= 64 else [])
+            )
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=len(name) > 64)
             .sign(key, hashes.SHA256())
             .public_bytes(serialization.Encoding.DER)
         )

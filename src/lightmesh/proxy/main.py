@@ -203,7 +203,14 @@ class Proxy:
 
             admin_addr = SocketAddr(cfg.admin_listen_addr.host, self.admin.bound.port)
             self.announcer = Announcer(
-                cfg.controller_addr, cfg.namespace, cfg.service, self.pod, admin_addr, cfg.tap_listen_addr
+                cfg.controller_addr,
+                cfg.namespace,
+                cfg.service,
+                self.pod,
+                admin_addr,
+                cfg.tap_listen_addr,
+                cfg.identity_local_name
+                or "",  # `lightmesh check` checks the certificate of those that have one
             )
 
     async def _bind(

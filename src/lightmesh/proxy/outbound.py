@@ -38,7 +38,7 @@ import random
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from lightmesh.core.addr import SocketAddr, normalize_authority
+from lightmesh.core.addr import SocketAddr, is_ip, normalize_authority
 from lightmesh.core.budget import RetryBudget
 from lightmesh.core.errors import ENDPOINT_FAILURES, BadRequest, NoDestination, ProxyError, Unavailable
 from lightmesh.core.routes import Budget, Profile
@@ -208,6 +208,12 @@ class OutboundRouter:
         return dest
 
     async def _build(self, authority: bytes | None, orig: SocketAddr | None) -> Destination:
+        if orig is not None and authority is not None and self.discovery is not None:
+            # redirected, but the Host names a service the controller knows: route to the service
+            # (its endpoints, identities and profile), as Linkerd 2 does; else to the original address
+            watched = await self._logical(authority)
+            if watched is not None:
+                return watched
         if orig is not None:
             name = str(orig)
             addrs = [orig]
@@ -229,6 +235,18 @@ class OutboundRouter:
         if orig is None and not self.resolver.is_static(name):
             self._schedule_refresh(dest)
         return dest
+
+    async def _logical(self, authority: bytes) -> Destination | None:
+        try:
+            name = normalize_authority(authority)
+        except ValueError:
+            return None
+        if self.resolver.is_static(name) or is_ip(name.rsplit(":", 1)[0].strip("[]")):
+            return None
+        try:
+            return await self._watch(name, authority)
+        except Unavailable:  # the controller does not answer: the original address still does
+            return None
 
     async def _watch(self, name: str, authority: bytes) -> Destination | None:
         """A destination fed by the controller, or ``None`` when the service does not exist."""

@@ -9,7 +9,7 @@ import pytest
 from lightmesh.cli.samples import Sample, parse, sample, window
 from lightmesh.cli.statformat import edges_json, edges_table, routes_json, routes_table, stat_json, stat_table
 from lightmesh.cli.statmath import quantile
-from lightmesh.cli.statrows import StatQuery, Windows, edge_rows, route_rows, stat_rows
+from lightmesh.cli.statrows import Proxy, StatQuery, Windows, edge_rows, route_rows, stat_rows
 from lightmesh.core.resources import NAMESPACE, POD, SERVICE, Resource
 from tests.support.golden import assert_golden
 from tests.unit.cli.stat_inputs import ENDPOINTS, NS, PROXIES, scrape
@@ -107,3 +107,26 @@ def test_quantile_in_the_inf_bucket_is_the_highest_bound() -> None:
 def test_samples_read_labels() -> None:
     s: Sample = parse('request_total{direction="inbound",authority="web:80"} 3\n')[0]
     assert (s.label("authority"), s.label("missing"), s.value) == ("web:80", "", 3.0)
+
+
+def test_routes_to_a_service_include_the_route_metrics_named_by_their_authority() -> None:
+    # the proxy's route_* series name the destination by its authority only (no dst_service label)
+    def route(prefix: str, dst: str, ok: float, failed: float) -> list[Sample]:
+        labels = {"direction": "outbound", "dst": dst, "rt_route": "Vote"}
+        return [
+            sample(f"{prefix}response_total", ok, classification="success", **labels),
+            sample(f"{prefix}response_total", failed, classification="failure", **labels),
+        ]
+
+    web = Proxy(NS, "web", "web-0")
+    samples = [
+        *route("route_", "voting:8080", 100, 0),
+        *route("route_actual_", "voting:8080", 100, 33),
+        *route("route_", f"voting.{NS}.svc.cluster.local:8080", 10, 0),
+        *route("route_", "voting.other:8080", 7, 7),  # another namespace's voting
+        *route("route_", "emoji:8080", 5, 5),
+    ]
+    (vote,) = route_rows([web], {web.key: samples}, Resource(SERVICE, "voting"), "")
+    assert vote.route == "Vote"
+    assert (vote.effective.success, vote.effective.failure) == (110, 0)
+    assert (vote.actual.success, vote.actual.failure) == (100, 33)

@@ -23,7 +23,7 @@ SPEC = parse_mesh(
 def up() -> Up:
     u = Up(UpOptions(Path("mesh.yaml"), Path("/state")), Network(), print)
     u.spec = SPEC
-    u.proxy_api_addr, u.admin_addr = "127.0.0.1:8086", "127.0.0.1:9990"
+    u.proxy_api_addr, u.admin_addr, u.api_addr = "127.0.0.1:8086", "127.0.0.1:9990", "127.0.0.1:8085"
     ports = iter(range(20000, 20100))
     for svc, index, ready in (
         (SPEC.services[0], 0, True),
@@ -57,7 +57,7 @@ def test_the_demo_prints_what_to_try() -> None:
     commands = {line.split()[1] for line in lines if line.startswith("  lightmesh ")} - {"scale"}
     expected = (GOLDEN / "demo_banner.txt").read_text().splitlines()
     assert [line for line in lines if not line.startswith("  lightmesh ") or "scale" in line] == expected
-    assert commands <= {"stat", "top", "tap", "routes", "edges"}
+    assert commands <= {"stat", "top", "tap", "routes", "edges", "check"}
 
 
 def test_the_demo_under_netns_calls_by_name_from_a_pod() -> None:
@@ -66,3 +66,8 @@ def test_the_demo_under_netns_calls_by_name_from_a_pod() -> None:
         "  ip netns exec lightmesh-emojivoto-vote-bot-0 curl -s http://web/api/vote?choice=:rocket:"
         in "\n".join(lines)
     )
+
+
+def test_the_demo_banner_says_when_instances_are_missing() -> None:
+    lines = banner({"netns": False, "instances": [], "log_dir": "/state/logs"})
+    assert lines[-1] == "The demo is incomplete: see the messages above and the logs in /state/logs."

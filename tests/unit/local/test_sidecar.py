@@ -72,7 +72,27 @@ def test_the_registry_lists_ready_instances_with_their_identity_and_labels() -> 
         "identity": "web.shop.serviceaccount.identity.lightmesh.cluster.local",
         "protocol": "h2",
     }
-    assert db["endpoints"] == [] and "profiles" not in data
+    assert db["endpoints"] == [] and "profiles" not in data  # no profiles in the mesh file
+
+
+def test_the_mesh_files_profiles_reach_the_registry_and_are_valid_there() -> None:
+    from lightmesh.controller.registry import parse_profiles
+    from lightmesh.demo.mesh import demo_mesh
+
+    spec = parse_mesh(demo_mesh("python3"))
+    profiles = parse_profiles(registry_text(spec, {}), "registry.yaml")
+    assert sorted(profiles) == ["voting.emojivoto.svc.cluster.local", "web.emojivoto.svc.cluster.local"]
+    assert registry_data(spec, {})["profiles"] == spec.profiles
+
+
+def test_a_sidecar_with_a_token_file_runs_with_the_instances_identity(tmp_path: Path) -> None:
+    instance = pod()
+    instance.token_file, instance.trust_anchors = str(tmp_path / "t"), str(tmp_path / "anchors.pem")
+    config = load(sidecar_env(instance))
+    assert config.identity_local_name == "web.shop.serviceaccount.identity.lightmesh.cluster.local"
+    assert str(config.identity_service_addr) == instance.controller_addr == "10.213.0.1:8086"
+    assert str(config.tap_listen_addr) == "0.0.0.0:4190"
+    assert local().token_file == "" and "LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME" not in sidecar_env(local())
 
 
 def test_the_registry_text_is_a_valid_controller_registry() -> None:
@@ -90,7 +110,9 @@ def test_the_controller_command_line_is_valid() -> None:
 
     from lightmesh.cli.app import app
 
-    argv = controller_argv(Path("/tmp/r.yaml"), "127.0.0.1:1", "127.0.0.1:2")
+    argv = controller_argv(Path("/tmp/r.yaml"), "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", Path("/tmp/id"))
     assert argv[1:4] == ["-m", "lightmesh", "controller"]
+    assert argv[argv.index("--identity-dir") + 1] == "/tmp/id"
+    assert argv[argv.index("--public-api-addr") + 1] == "127.0.0.1:3"
     result = CliRunner().invoke(app, [*argv[3:], "--log-level", "nonsense"])
     assert "--log-level: expected one of" in result.output  # every other flag was accepted

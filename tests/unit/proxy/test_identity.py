@@ -217,3 +217,21 @@ def test_metrics_families_name_the_linkerd_metrics(files: tuple[Path, Path]) -> 
     run(body, virtual=False)
     assert "identity_cert_refresh_count 1\n" in rendered[0]
     assert "identity_cert_expiration_timestamp_seconds 1" in rendered[0]
+
+
+def test_an_identity_longer_than_a_common_name_is_certified_by_its_san_alone(
+    files: tuple[Path, Path],
+) -> None:
+    long_name = "vote-bot.emojivoto.serviceaccount.identity.lightmesh.cluster.local"  # 66 > 64 characters
+
+    async def body() -> None:
+        controller = FakeController(asyncio.get_running_loop(), identity=long_name)
+        token, anchors = files
+        anchors.write_bytes(pki.pem(controller.root))
+        identity = LocalIdentity(long_name, token, anchors, controller, controller.wall)
+        task = asyncio.create_task(identity.run())
+        await identity.certified.wait()
+        task.cancel()
+        assert identity.valid and identity.info()["identity"] == long_name  # type: ignore[index]
+
+    run(body)

@@ -37,6 +37,9 @@ def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+MAX_CN = 64  # X.509's upper bound for a common name; longer identities live in the DNS SAN only
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
@@ -150,7 +153,7 @@ class Issuer:
         assert isinstance(public, ec.EllipticCurvePublicKey)
         leaf = (
             x509.CertificateBuilder()
-            .subject_name(_name(identity))
+            .subject_name(_name(identity) if len(identity) <= MAX_CN else x509.Name([]))
             .issuer_name(self.cert.subject)
             .public_key(public)
             .serial_number(_serial())
@@ -164,7 +167,10 @@ class Issuer:
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                 critical=False,
             )
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(identity)]), critical=False)
+            # RFC 5280 4.2.1.6: with an empty subject the SAN is critical
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(identity)]), critical=len(identity) > MAX_CN
+            )
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
             )

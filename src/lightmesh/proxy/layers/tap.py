@@ -114,6 +114,8 @@ class _Tap:
     def routed(self, request: Request) -> None:
         for key, value in request.dst_labels:
             self.facts.dst_meta[key.removeprefix("dst_")] = value
+        if request.dst_labels and request.dst_labels[-1][0] == "server_id":  # outbound over mTLS
+            self.facts.src_meta["tls"] = "true"
 
     def response_head(self, response: Response) -> None:
         self.response_at = time.perf_counter()
