@@ -38,6 +38,7 @@ def _count(tmp: Path, upstream_port: int, requests: int, tag: str) -> tuple[int,
             "LIGHTMESH_PROXY_INBOUND_FORWARD": f"{LOOPBACK}:{upstream_port}",
             "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"{LOOPBACK}:{out_port}",
             "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"{LOOPBACK}:{admin_port}",
+            "LIGHTMESH_PROXY_TAP_LISTEN_ADDR": f"{LOOPBACK}:{procs.free_port()}",  # own tap port
             "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
         }
     )

@@ -79,6 +79,7 @@ def _start_proxy(destinations: str) -> tuple[subprocess.Popen[bytes], str]:
         "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"127.0.0.1:{outbound}",
         "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"127.0.0.1:{free_port()}",
         "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"127.0.0.1:{admin}",
+        "LIGHTMESH_PROXY_TAP_LISTEN_ADDR": f"127.0.0.1:{free_port()}",  # own tap port
         "LIGHTMESH_PROXY_STATIC_DESTINATIONS": destinations,
         "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
     }

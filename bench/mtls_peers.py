@@ -110,6 +110,7 @@ def _proxy(
         "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"{LOOPBACK}:{inbound}",
         "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"{LOOPBACK}:{outbound}",
         "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"{LOOPBACK}:{admin}",
+        "LIGHTMESH_PROXY_TAP_LISTEN_ADDR": f"{LOOPBACK}:{procs.free_port()}",  # own tap port
         "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
         **env_extra,
     })  # fmt: skip

@@ -273,6 +273,7 @@ def start_lightmesh(ctx: Context, cpus: set[int] | None) -> Running:
             "LIGHTMESH_PROXY_INBOUND_FORWARD": f"{LOOPBACK}:{ctx.upstream_port}",
             "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"{LOOPBACK}:{out_port}",
             "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"{LOOPBACK}:{admin_port}",
+            "LIGHTMESH_PROXY_TAP_LISTEN_ADDR": f"{LOOPBACK}:{procs.free_port()}",  # own tap port
             "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
         }
     )

@@ -88,6 +88,7 @@ def start_mesh(tmp: Path, reg: Path) -> tuple[int, int]:
         **env,
         "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"{LOOPBACK}:{out}",
         "LIGHTMESH_PROXY_ADMIN_LISTEN_ADDR": f"{LOOPBACK}:{admin}",
+        "LIGHTMESH_PROXY_TAP_LISTEN_ADDR": f"{LOOPBACK}:{procs.free_port()}",  # own tap port
         "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"{LOOPBACK}:{inbound}",
         "LIGHTMESH_PROXY_CONTROLLER_ADDR": f"{LOOPBACK}:{api}",
         "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
