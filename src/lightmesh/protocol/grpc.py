@@ -29,6 +29,15 @@ _MAX_DIGITS = 8
 _LIMIT = 10**_MAX_DIGITS
 
 
+def status_of(fields: Headers | None) -> int | None:
+    """The ``grpc-status`` in ``fields`` (trailers, or a trailers-only head); 2 (UNKNOWN) when
+    it is not a number, ``None`` when there is none."""
+    for name, value in fields or ():
+        if name == b"grpc-status":
+            return int(value) if value.isdigit() else UNKNOWN
+    return None
+
+
 def is_grpc(headers: Headers) -> bool:
     for name, value in headers:
         if name == b"content-type":

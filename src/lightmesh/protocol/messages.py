@@ -214,6 +214,17 @@ class BytesBody:
         self._data = None
 
 
+def ended_grpc_status(response: Response) -> int | None:
+    """The gRPC status a fully sent response ended with: from its trailers, or from the head
+    of a trailers-only response (200 with an empty body); ``None`` when it carried none."""
+    trailers = response.body.trailers
+    if trailers:
+        return grpc.status_of(trailers)
+    if response.body.length == 0 and response.status == 200:
+        return grpc.status_of(response.headers)
+    return None
+
+
 def error_response(error: ProxyError, request: Request | None = None) -> Response:
     """The response the proxy sends for its own failures, with the reason in a header.
 

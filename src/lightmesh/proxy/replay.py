@@ -14,6 +14,7 @@ a server stream is held until it ends or passes 64 KiB.
 
 from __future__ import annotations
 
+from lightmesh.protocol import grpc
 from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, Headers, Response
 
 MAX_REPLAY = 64 * 1024
@@ -88,20 +89,6 @@ async def buffer_request(body: Body) -> Replay | Body:
             return PrefixBody(b"".join(chunks), body)
 
 
-def _grpc_status(fields: Headers | None) -> int | None:
-    for name, value in fields or ():
-        if name == b"grpc-status":
-            return int(value) if value.isdigit() else 2
-    return None
-
-
-def _is_grpc(headers: Headers) -> bool:
-    for name, value in headers:
-        if name == b"content-type":
-            return value.startswith(b"application/grpc")
-    return False
-
-
 async def peek_status(response: Response) -> int | None:
     """The response's gRPC status when it is known by the end of at most ``MAX_REPLAY`` bytes.
 
@@ -110,8 +97,8 @@ async def peek_status(response: Response) -> int | None:
     replaced by what was read (then the rest): a unary call is seen whole, a large or
     long stream is passed on with its status unknown (``None``) and is not retried.
     """
-    status = _grpc_status(response.headers)
-    if status is not None or not _is_grpc(response.headers):
+    status = grpc.status_of(response.headers)
+    if status is not None or not grpc.is_grpc(response.headers):
         return status
     body = response.body
     chunks: list[bytes] = []
@@ -123,7 +110,7 @@ async def peek_status(response: Response) -> int | None:
         if not data:
             trailers = body.trailers
             response.body = BytesBody(b"".join(chunks), trailers)
-            return _grpc_status(trailers)
+            return grpc.status_of(trailers)
         chunks.append(data)
         size += len(data)
         if size > MAX_REPLAY:

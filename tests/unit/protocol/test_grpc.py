@@ -84,3 +84,10 @@ def test_error_heads_percent_encode_the_message() -> None:
     assert headers[b"grpc-status"] == b"14"
     assert headers[b"content-type"] == b"application/grpc"
     assert headers[b"grpc-message"] == b"connect to 10.0.0.1:80 failed: 100%25 %C3%A9"
+
+
+def test_status_of_reads_grpc_status_and_calls_a_non_number_unknown() -> None:
+    assert grpc.status_of([(b"grpc-message", b"x"), (b"grpc-status", b"14")]) == 14
+    assert grpc.status_of([(b"grpc-status", b"oops")]) == grpc.UNKNOWN
+    assert grpc.status_of([(b"content-type", b"application/grpc")]) is None
+    assert grpc.status_of(None) is None

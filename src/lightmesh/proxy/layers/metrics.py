@@ -15,18 +15,11 @@ from __future__ import annotations
 import time
 
 from lightmesh.core.classify import FAILURE, SUCCESS, classify
-from lightmesh.protocol.messages import Response
+from lightmesh.protocol.messages import Response, ended_grpc_status
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.telemetry import HttpTable, RouteStats
 
 _clock = time.perf_counter
-
-
-def _grpc_status(fields: list[tuple[bytes, bytes]]) -> int | None:
-    for name, value in fields:
-        if name == b"grpc-status":
-            return int(value) if value.isdigit() else 2
-    return None
 
 
 def metrics_layer(table: HttpTable) -> Layer:
@@ -58,13 +51,7 @@ class _Recorder:
         self.latency_ms = latency_ms
 
     def __call__(self, response: Response, error: BaseException | None) -> None:
-        trailers = response.body.trailers
-        if trailers:
-            grpc = _grpc_status(trailers)
-        elif response.body.length == 0 and response.status == 200:  # maybe trailers-only gRPC
-            grpc = _grpc_status(response.headers)
-        else:
-            grpc = None
+        grpc = ended_grpc_status(response)
         if error is not None:
             cls = FAILURE
         elif grpc is None:

@@ -27,7 +27,7 @@ from lightmesh.core.routes import (
     parse_retry_limit,
     parse_timeout_header,
 )
-from lightmesh.protocol.messages import Headers, Response, error_response
+from lightmesh.protocol.messages import Headers, Response, ended_grpc_status, error_response
 from lightmesh.proxy.routestats import RouteCounters, RouteTable
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.telemetry import RouteStats
@@ -105,13 +105,6 @@ def route_layer(profile: Profile, dst: str, table: RouteTable) -> Layer:
     return layer
 
 
-def grpc_status(fields: Headers) -> int | None:
-    for name, value in fields:
-        if name == b"grpc-status":
-            return int(value) if value.isdigit() else 2
-    return None
-
-
 class RouteRecorder:
     """Records a response in route stats once it ended, classified by the route's classes."""
 
@@ -123,13 +116,7 @@ class RouteRecorder:
         self.latency_ms = latency_ms
 
     def __call__(self, response: Response, error: BaseException | None) -> None:
-        trailers = response.body.trailers
-        if trailers:
-            grpc = grpc_status(trailers)
-        elif response.body.length == 0 and response.status == 200:  # maybe trailers-only gRPC
-            grpc = grpc_status(response.headers)
-        else:
-            grpc = None
+        grpc = ended_grpc_status(response)
         failed = error is not None or self.route.failed(response.status, grpc)
         classification = "failure" if failed else "success"
         for stats in self.stats:

@@ -21,6 +21,7 @@ from collections.abc import Awaitable
 
 from lightmesh.api.gen import tap_pb2 as pb
 from lightmesh.core.errors import StreamReset
+from lightmesh.protocol import grpc
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Response
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.taphub import Observer, TapHub
@@ -167,10 +168,8 @@ def _eos(fields: Headers | None, error: BaseException | None) -> _Http.Eos | Non
         return _Http.Eos(reset_error_code=error.code)
     if error is not None:
         return _Http.Eos(error=str(error) or type(error).__name__)
-    for name, value in fields or ():
-        if name == b"grpc-status":
-            return _Http.Eos(grpc_status_code=int(value) if value.isdigit() else 2)
-    return None
+    status = grpc.status_of(fields)
+    return None if status is None else _Http.Eos(grpc_status_code=status)
 
 
 def _us(seconds: float) -> int:
