@@ -24,7 +24,7 @@ from typing import Protocol
 
 from lightmesh.core.accrual import ACTIVE
 from lightmesh.protocol.prometheus import Family
-from lightmesh.proxy.telemetry import RouteStats
+from lightmesh.proxy.telemetry import RouteStats, add_stats
 
 MAX_ROUTES = 5000  # (dst, route) series; beyond, counted under rt_route="overflow"
 
@@ -75,31 +75,14 @@ class RouteTable:
         )
         for counters in self.routes.values():
             labels = [("direction", "outbound"), *counters.effective.dst_labels]
-            _stats(requests, responses, latency, labels, counters.effective)
-            _stats(actual_req, actual_resp, None, labels, counters.actual)
+            add_stats(requests, responses, latency, labels, counters.effective)
+            add_stats(actual_req, actual_resp, None, labels, counters.actual)
             retries.add(labels, counters.retries)
             for reason, count in counters.skipped.items():
                 skipped.add([*labels, ("reason", reason)], count)
             for kind, count in counters.timeouts.items():
                 timeouts.add([*labels, ("kind", kind)], count)
         yield from (requests, responses, latency, actual_req, actual_resp, retries, skipped, timeouts)
-
-
-def _stats(
-    requests: Family,
-    responses: Family,
-    latency: Family | None,
-    labels: list[tuple[str, str]],
-    stats: RouteStats,
-) -> None:
-    requests.add(labels, stats.requests)
-    for (status, grpc, cls), rstats in stats.responses.items():
-        rlabels = [*labels, ("status_code", str(status)), ("classification", cls)]
-        if grpc is not None:
-            rlabels.append(("grpc_status_code", str(grpc)))
-        responses.add(rlabels, rstats.count)
-        if latency is not None:
-            latency.add_histogram(rlabels, rstats.latency.cumulative(), rstats.latency.sum)
 
 
 class EndpointView(Protocol):

@@ -84,6 +84,25 @@ class HttpTable:
             yield ("true" if tls else ""), stats
 
 
+def add_stats(
+    requests: Family,
+    responses: Family,
+    latency: Family | None,
+    labels: list[tuple[str, str]],
+    stats: RouteStats,
+) -> None:
+    """Add one :class:`RouteStats` to the request, response and (unless ``None``) latency families,
+    responses labelled by status code, classification and gRPC status."""
+    requests.add(labels, stats.requests)
+    for (status, grpc, cls), rstats in stats.responses.items():
+        rlabels = [*labels, ("status_code", str(status)), ("classification", cls)]
+        if grpc is not None:
+            rlabels.append(("grpc_status_code", str(grpc)))
+        responses.add(rlabels, rstats.count)
+        if latency is not None:
+            latency.add_histogram(rlabels, rstats.latency.cumulative(), rstats.latency.sum)
+
+
 class MeshCollector:
     """Renders every table and connection counter as metric families at scrape time."""
 
@@ -117,13 +136,7 @@ class MeshCollector:
                     *stats.dst_labels,
                     ("tls", tls),
                 ]
-                requests.add(labels, stats.requests)
-                for (status, grpc, cls), rstats in stats.responses.items():
-                    rlabels = [*labels, ("status_code", str(status)), ("classification", cls)]
-                    if grpc is not None:
-                        rlabels.append(("grpc_status_code", str(grpc)))
-                    responses.add(rlabels, rstats.count)
-                    latency.add_histogram(rlabels, rstats.latency.cumulative(), rstats.latency.sum)
+                add_stats(requests, responses, latency, labels, stats)
         yield from (requests, responses, latency)
 
     def _tcp(self) -> Iterator[Family]:
