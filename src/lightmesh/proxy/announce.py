@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import socket
 import time
 
@@ -28,6 +27,7 @@ from lightmesh import __version__
 from lightmesh.api.gen import public_pb2 as pb
 from lightmesh.api.gen.public_grpc import RegistryStub
 from lightmesh.core.addr import SocketAddr
+from lightmesh.core.backoff import Backoff
 
 log = logging.getLogger(__name__)
 BACKOFF_MIN = 0.1
@@ -88,7 +88,7 @@ class Announcer:
         return info
 
     async def _run(self) -> None:
-        delay = BACKOFF_MIN
+        backoff = Backoff(BACKOFF_MIN, BACKOFF_MAX)
         while True:
             try:
                 info = await self._describe()
@@ -98,15 +98,14 @@ class Announcer:
                         if not self.announced.is_set():
                             log.info("announced to the controller %s as %s", self.controller, info.pod)
                         self.announced.set()
-                        delay = BACKOFF_MIN
+                        backoff.reset()
                 reason = "stream ended"
             except (GRPCError, StreamTerminatedError, OSError, ConnectionError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             self.announced.clear()
-            wait = delay * random.uniform(0.5, 1.0)
+            wait = backoff.next()
             log.info("announce to %s: %s; retrying in %.0f ms", self.controller, reason, wait * 1000)
             await asyncio.sleep(wait)
-            delay = min(delay * 2, BACKOFF_MAX)
 
     def close(self) -> None:
         self._task.cancel()

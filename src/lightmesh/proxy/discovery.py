@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +32,7 @@ from lightmesh.api.gen import destination_pb2 as pb
 from lightmesh.api.gen.destination_grpc import DestinationStub
 from lightmesh.api.profile import profile_from_message
 from lightmesh.core.addr import SocketAddr
+from lightmesh.core.backoff import Backoff
 from lightmesh.core.routes import Profile
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class Watch:
             self.listener(self)
 
     async def _run(self) -> None:
-        delay = BACKOFF_MIN
+        backoff = Backoff(BACKOFF_MIN, BACKOFF_MAX)
         request = pb.GetDestination(scheme="k8s", path=self.name, namespace=self.client.namespace)
         while True:
             try:
@@ -117,11 +117,12 @@ class Watch:
                     first = True
                     async for update in stream:
                         self.apply(update, first)
-                        first, delay = False, BACKOFF_MIN
+                        first = False
+                        backoff.reset()
                 reason = "stream ended"
             except (GRPCError, StreamTerminatedError, OSError, ConnectionError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-            wait = delay * random.uniform(0.5, 1.0)
+            wait = backoff.next()
             log.info(
                 "destination %s: controller %s: %s; keeping %d endpoints, retrying in %.0f ms",
                 self.name,
@@ -131,7 +132,6 @@ class Watch:
                 wait * 1000,
             )
             await asyncio.sleep(wait)
-            delay = min(delay * 2, BACKOFF_MAX)
 
 
 ProfileListener = Callable[["ProfileWatch"], None]
@@ -168,7 +168,7 @@ class ProfileWatch:
         self.answered.set()
 
     async def _run(self) -> None:
-        delay = BACKOFF_MIN
+        backoff = Backoff(BACKOFF_MIN, BACKOFF_MAX)
         request = pb.GetDestination(scheme="k8s", path=self.name, namespace=self.client.namespace)
         while True:
             try:
@@ -176,16 +176,15 @@ class ProfileWatch:
                     await stream.send_message(request, end=True)
                     async for message in stream:
                         self.apply(message)
-                        delay = BACKOFF_MIN
+                        backoff.reset()
                 reason = "stream ended"
             except (GRPCError, StreamTerminatedError, OSError, ConnectionError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             self.answered.set()  # no profile is an answer too: do not hold requests for it
-            wait = delay * random.uniform(0.5, 1.0)
+            wait = backoff.next()
             addr = self.client.addr
             log.info("profile %s: controller %s: %s; retry in %.0f ms", self.name, addr, reason, wait * 1e3)
             await asyncio.sleep(wait)
-            delay = min(delay * 2, BACKOFF_MAX)
 
 
 class DestinationClient:

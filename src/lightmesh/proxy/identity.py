@@ -22,7 +22,6 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -36,6 +35,7 @@ from cryptography.x509.oid import NameOID
 
 from lightmesh.api.gen import identity_pb2 as pb
 from lightmesh.core.addr import SocketAddr
+from lightmesh.core.backoff import Backoff
 from lightmesh.core.errors import UpstreamError
 from lightmesh.io.connect import ClientTls
 from lightmesh.io.tlsconfig import MeshContexts, mesh_contexts
@@ -157,7 +157,7 @@ class LocalIdentity:
 
     # lifecycle
     async def run(self) -> None:
-        delay = BACKOFF_MIN
+        backoff = Backoff(BACKOFF_MIN, BACKOFF_MAX)
         while True:
             try:
                 self.install(await self.certify_once())
@@ -165,13 +165,12 @@ class LocalIdentity:
                 if not isinstance(exc, CertifyError):
                     log.exception("identity %s: unexpected error while certifying", self.name)
                 self.failures += 1
-                wait = delay * random.uniform(0.5, 1.0)
-                delay = min(delay * 2, BACKOFF_MAX)
+                wait = backoff.next()
                 log.error("identity %s: certification failed: %s; %s; retrying in %.1fs",
                           self.name, exc, self._remaining(), wait)  # fmt: skip
                 await asyncio.sleep(wait)
                 continue
-            delay = BACKOFF_MIN
+            backoff.reset()
             wait = max(REFRESH_FRACTION * (self.expires - self.wall()), MIN_REFRESH)
             self.next_refresh = self.wall() + wait
             log.info("identity %s: certified until %s; refreshing in %.0fs",
