@@ -147,11 +147,14 @@ def test_editing_the_mesh_file_applies_it_and_a_bad_edit_is_reported_and_ignored
     up = start(tmp_path, mesh(service("hello")))
     try:
         up.wait_ready(1)
+        [first] = up.instances("hello")
         (tmp_path / "mesh.yaml").write_text(mesh(service("hello", replicas=2)) + "  - nme: x\n")
         wait_for("the bad edit reported", lambda: "unknown key" in up.log(), log=up.log)
         assert "mesh.yaml:6: services[1].nme: unknown key (a typo?)" in up.log()
         (tmp_path / "mesh.yaml").write_text(mesh(service("hello", replicas=2), service("other")))
         up.wait_ready(3)
+        kept = next(i for i in up.instances("hello") if i["pod"] == "hello-0")
+        assert (kept["app_pid"], kept["proxy_pid"]) == (first["app_pid"], first["proxy_pid"])  # only scaled
     finally:
         up.stop()
 

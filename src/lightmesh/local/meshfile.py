@@ -58,6 +58,10 @@ class ServiceSpec(_Model):
     protocol: Protocol = "http"
     env: dict[str, str] = {}
 
+    def runs_like(self, other: ServiceSpec | None) -> bool:
+        """Whether ``other``'s instances run exactly as this one's: only the replica count differs."""
+        return other is not None and self.model_copy(update={"replicas": other.replicas}) == other
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:

@@ -1,4 +1,5 @@
-"""Readiness probes and ports: is an admin endpoint ready, is an app listening, is a port free.
+"""Readiness probes and ports: is an admin endpoint ready, is an app listening, is a port free,
+which free port an instance gets.
 
 :func:`listening` reads ``/proc/PID/net/tcp`` and ``tcp6``, which list the sockets of the
 network namespace PID lives in: the same check works for an app on the host and for one
@@ -9,6 +10,7 @@ to a pod would be redirected to its sidecar).
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from pathlib import Path
 
@@ -63,9 +65,47 @@ def listening(pid: int, port: int) -> bool:
     return False
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LISTEN_PORTS_FROM = 10000  # the lowest port handed out; below it live well-known services
+_handed_out: set[int] = set()
+
+
+def listen_port_range() -> range:
+    """Where :func:`free_port` looks: below the kernel's ephemeral range.
+
+    A port the kernel picked for ``bind(0)`` comes from the ephemeral range, where it also
+    picks the source port of every outgoing connection: a listener started a moment later can
+    find its port taken by some client's connection and fail with "address already in use"
+    for as long as that connection lives. Ports below the range are never picked that way."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(LISTEN_PORTS_FROM, low) if low - LISTEN_PORTS_FROM >= 1000 else range(0)
+
+
+def _bindable(s: socket.socket, host: str, port: int) -> bool:
+    try:
+        s.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+    """A port nothing is bound to now, not handed out before by this process, and (where the
+    system leaves room) outside the ephemeral range; else the kernel's pick."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    ports = listen_port_range()
+    for _ in range(100 if ports else 0):
+        port = random.choice(ports)
+        if port in _handed_out:
+            continue
+        with socket.socket(family) as s:
+            if _bindable(s, host, port):
+                _handed_out.add(port)
+                return port
+    with socket.socket(family) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

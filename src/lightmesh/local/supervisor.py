@@ -267,7 +267,7 @@ class Up:
             stopping = [
                 r
                 for r in self.runners.values()
-                if wanted.get(r.instance.service.key) != r.instance.service
+                if not r.instance.service.runs_like(wanted.get(r.instance.service.key))
                 or r.instance.index >= self.replicas(wanted[r.instance.service.key])
             ]
             for runner in stopping:

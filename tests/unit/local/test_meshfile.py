@@ -106,3 +106,11 @@ def test_reserved_ports_are_refused_where_the_sidecar_uses_them() -> None:
     assert info.value.problems == [
         "mesh.yaml:3: services[0].port: port 4143 is the sidecar's in a pod (4140, 4143)"
     ]
+
+
+def test_instances_run_like_the_new_spec_when_only_the_replica_count_changed() -> None:
+    web, _ = parse_mesh(GOOD, "mesh.yaml").services
+    assert web.runs_like(web.model_copy(update={"replicas": 5}))
+    assert not web.runs_like(web.model_copy(update={"port": 8081}))
+    assert not web.runs_like(web.model_copy(update={"env": {"A": "1"}}))
+    assert not web.runs_like(None)
