@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,11 +15,13 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from lightmesh.local import probes
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a listener a test starts in another process: outside the ephemeral range,
+    so no client connection of the test takes it first (see lightmesh.local.probes)."""
+    return probes.free_port()
 
 
 class ProxyProcess:
