@@ -59,6 +59,26 @@ def test_tap_shows_live_requests_with_their_response(proxy: ProxyProcess, upstre
     assert not end.http.response_end.HasField("eos")
 
 
+def test_an_untapped_proxy_has_not_loaded_the_tap_server_and_the_first_tap_loads_it(
+    proxy: ProxyProcess, upstream: UpstreamServer
+) -> None:
+    assert _get(proxy, "/status/204") == 204
+    assert not proxy.has_loaded("google/_upb")  # protobuf's runtime: only once someone taps
+    channel, stream = observe(proxy.tap, pb.ObserveRequest())  # the connection that starts it
+    try:
+        until_tapping(stream, lambda: _get(proxy, "/status/201"))
+    finally:
+        stream.cancel()
+        channel.close()
+    assert proxy.has_loaded("google/_upb")
+    channel, stream = observe(proxy.tap, pb.ObserveRequest())  # later taps: the running server
+    try:
+        until_tapping(stream, lambda: _get(proxy, "/status/202"))
+    finally:
+        stream.cancel()
+        channel.close()
+
+
 def test_only_requests_matching_the_tree_are_reported(proxy: ProxyProcess, upstream: UpstreamServer) -> None:
     match = pb.Match(
         all=pb.Match.Seq(

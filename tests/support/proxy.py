@@ -107,6 +107,12 @@ class ProxyProcess:
                     return int(line.split()[1])
         return 0
 
+    def has_loaded(self, library: str) -> bool:
+        """Whether the proxy process has mapped a file whose path contains ``library``."""
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/maps") as f:
+            return any(library in line for line in f)
+
     def hwm_kb(self) -> int:
         assert self.proc is not None
         with open(f"/proc/{self.proc.pid}/status") as f:

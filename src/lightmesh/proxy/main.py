@@ -53,12 +53,11 @@ from lightmesh.proxy.resolve import StaticDnsResolver
 from lightmesh.proxy.routestats import BalancerStates
 from lightmesh.proxy.service import Service, stack
 from lightmesh.proxy.taphub import TapHub
+from lightmesh.proxy.taplistener import TapListener
 from lightmesh.proxy.tcp import TargetFn, TcpForwarder
 from lightmesh.proxy.telemetry import HttpTable, MeshCollector
 
 if TYPE_CHECKING:
-    from grpclib.server import Server
-
     from lightmesh.proxy.announce import Announcer
     from lightmesh.proxy.identity import LocalIdentity
 
@@ -92,7 +91,7 @@ class Proxy:
             own["service"] = config.service
         self.taps = TapHub(own, config.tap_redact_headers, config.inbound_forward)
         self.metrics = MeshCollector(self.tables, list(self.tcp_stats.values()), self.taps.families)
-        self.tap_server: Server | None = None
+        self.tap_server: TapListener | None = None
         self.announcer: Announcer | None = None
 
     def is_ready(self) -> bool:
@@ -185,9 +184,8 @@ class Proxy:
         self.admin = Listener(admin_ctx, _refuse_tcp, frozenset(), cfg.detect_timeout)
         await self.admin.start(cfg.admin_listen_addr)
         if cfg.tap_listen_addr is not None:
-            from lightmesh.proxy.tap import start_tap_server
-
-            self.tap_server = await start_tap_server(self.taps, cfg.tap_listen_addr)
+            self.tap_server = TapListener(self.taps)
+            await self.tap_server.start(cfg.tap_listen_addr)
         self.ready = True
         log.info(
             "proxy %s: outbound %s, inbound %s -> %s, admin %s, tap %s",

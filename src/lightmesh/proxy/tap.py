@@ -1,7 +1,8 @@
 """The proxy's tap server: ``lightmesh.tap.Tap/Observe`` over gRPC (grpclib).
 
 It listens on ``LIGHTMESH_PROXY_TAP_LISTEN_ADDR`` (default ``0.0.0.0:4190``; empty
-turns tap off). Each ``Observe`` call compiles its match tree, registers an
+turns tap off), started by :class:`~lightmesh.proxy.taplistener.TapListener` when the
+first client connects. Each ``Observe`` call compiles its match tree, registers an
 :class:`~lightmesh.proxy.layers.tap.Observer` with the :class:`TapHub` shared by
 both stacks' tap layers, and streams the observer's events until the client
 cancels, the request ``limit`` was reached and those requests ended, or the proxy
@@ -20,7 +21,6 @@ from grpclib.server import Server, Stream
 
 from lightmesh.api.gen import tap_pb2 as pb
 from lightmesh.api.gen.tap_grpc import TapBase
-from lightmesh.core.addr import SocketAddr
 from lightmesh.proxy.taphub import Observer, TapHub
 from lightmesh.proxy.tapmatch import compile_match
 
@@ -56,7 +56,6 @@ class TapService(TapBase):
             log.info("tap by %s ended: %d requests, %d events dropped", peer, observer.seen, observer.dropped)
 
 
-async def start_tap_server(hub: TapHub, addr: SocketAddr) -> Server:
-    server = Server([TapService(hub)])
-    await server.start(addr.host, addr.port)
-    return server
+def tap_server(hub: TapHub) -> Server:
+    """The gRPC server for ``hub``'s taps, not started (see :mod:`lightmesh.proxy.taplistener`)."""
+    return Server([TapService(hub)])

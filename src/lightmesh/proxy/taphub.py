@@ -13,20 +13,22 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from lightmesh.api.gen import tap_pb2 as pb
 from lightmesh.core.addr import SocketAddr, is_ip, split_host_port
 from lightmesh.core.names import normalize
 from lightmesh.core.ratelimit import TokenBucket
-from lightmesh.protocol.messages import Headers, Request
+from lightmesh.protocol.messages import Request
 from lightmesh.protocol.prometheus import Family
 from lightmesh.proxy.tapmatch import Facts, Predicate
+
+if TYPE_CHECKING:
+    from lightmesh.api.gen.tap_pb2 import TapEvent as Event
 
 ALWAYS_REDACTED = frozenset({b"authorization", b"cookie", b"set-cookie", b"proxy-authorization"})
 REDACTED = b"[redacted]"
 QUEUE_SIZE = 10_000
 DEFAULT_MAX_RPS = 100.0
-Event = pb.TapEvent
 
 
 class Observer:
@@ -104,13 +106,6 @@ class TapHub:
         dropped = Family("tap_events_dropped_total", "counter", "Tap events dropped for slow observers")
         dropped.add([], self.dropped + sum(o.dropped for o in self.observers))
         return [observers, dropped]
-
-    def headers(self, fields: Headers | None) -> list[pb.Header]:
-        redact = self.redact
-        return [
-            pb.Header(name=name.decode("latin-1"), value=REDACTED if name in redact else value)
-            for name, value in fields or ()
-        ]
 
     def facts(self, request: Request, direction: str) -> Facts:
         conn = request.conn

@@ -13,8 +13,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from lightmesh.api.gen import tap_pb2 as pb
+if TYPE_CHECKING:
+    from lightmesh.api.gen import tap_pb2 as pb
 
 Predicate = Callable[["Facts"], bool]
 
