@@ -14,7 +14,7 @@ import grpc
 from lightmesh import __version__
 from lightmesh.api.gen import public_pb2 as pb
 from lightmesh.api.gen import tap_pb2
-from tests.support.controller import ControllerProcess
+from tests.support.controller import ControllerProcess, UpdateStream
 from tests.support.proxy import ProxyProcess
 from tests.support.public import list_proxies, tap, version, wait_for_pods
 from tests.support.tap import kind
@@ -47,31 +47,54 @@ def _tap_request(kind_: str, name: str, max_rps: float = 1000.0) -> pb.TapReques
     )
 
 
+def _proxies_seen(stream: UpdateStream, proxies: list[ProxyProcess], want: set[str]) -> set[str]:
+    """Send requests through ``proxies`` until the tap showed one of each of ``want`` (or 200 rounds)."""
+    seen: set[str] = set()
+    for _ in range(200):
+        for proxy in proxies:
+            http_request(proxy.inbound, "GET", "/status/200", headers={"Host": "web:80"})
+        try:
+            while True:
+                event = stream.next(timeout=0.1)
+                if kind(event) == "request_init":
+                    seen.add(event.proxy)
+        except AssertionError as exc:
+            if "ended" in str(exc):
+                raise
+        if want <= seen:
+            break
+    return seen
+
+
 def test_tap_merges_the_streams_of_every_proxy_of_the_service(
     controller: ControllerProcess, meshed: Callable[[str, str], ProxyProcess]
 ) -> None:
     proxies = [meshed("web", "web-0"), meshed("web", "web-1"), meshed("vote", "vote-0")]
     wait_for_pods(controller.public_api, {"web-0", "web-1", "vote-0"})
     channel, stream = tap(controller.public_api, _tap_request("deploy", "web"))
-    seen: set[str] = set()
     try:
-        for _ in range(200):
-            for proxy in proxies:
-                http_request(proxy.inbound, "GET", "/status/200", headers={"Host": "web:80"})
-            try:
-                while True:
-                    event = stream.next(timeout=0.1)
-                    if kind(event) == "request_init":
-                        seen.add(event.proxy)
-            except AssertionError as exc:
-                if "ended" in str(exc):
-                    raise
-            if seen == {"default/web-0", "default/web-1"}:
-                break
+        seen = _proxies_seen(stream, proxies, {"default/web-0", "default/web-1"})
     finally:
         stream.cancel()
         channel.close()
     assert seen == {"default/web-0", "default/web-1"}  # never vote-0
+
+
+def test_a_proxy_that_announces_while_a_tap_runs_joins_it(
+    controller: ControllerProcess, meshed: Callable[[str, str], ProxyProcess]
+) -> None:
+    first = meshed("web", "web-0")
+    wait_for_pods(controller.public_api, {"web-0"})
+    channel, stream = tap(controller.public_api, _tap_request("deploy", "web"))
+    try:
+        assert _proxies_seen(stream, [first], {"default/web-0"}) == {"default/web-0"}
+        later = meshed("web", "web-1")  # a new replica, after the tap started
+        wait_for_pods(controller.public_api, {"web-0", "web-1"})
+        seen = _proxies_seen(stream, [first, later], {"default/web-0", "default/web-1"})
+    finally:
+        stream.cancel()
+        channel.close()
+    assert seen == {"default/web-0", "default/web-1"}
 
 
 def test_tap_with_a_limit_ends_after_that_many_requests(

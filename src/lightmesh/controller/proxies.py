@@ -4,13 +4,14 @@
 adds an entry when a proxy announces itself and removes it when that call ends, so the
 list is always the set of live proxies. Two calls with the same namespace and pod (a
 proxy that reconnected before the controller noticed the old call broke) are both kept;
-the newest one is listed.
+the newest one is listed. :meth:`ProxyList.watch` registers a callback run after every
+change (a running tap uses it to reach proxies that announce later).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from lightmesh.api.gen import public_pb2 as pb
 from lightmesh.core.resources import ProxyIdentity, Resource, selects
@@ -24,14 +25,26 @@ class ProxyList:
     def __init__(self) -> None:
         self._entries: dict[int, pb.ProxyInfo] = {}
         self._ids = itertools.count(1)
+        self._watchers: list[Callable[[], None]] = []
 
     def add(self, info: pb.ProxyInfo) -> int:
         key = next(self._ids)
         self._entries[key] = info
+        self._changed()
         return key
 
     def remove(self, key: int) -> None:
-        self._entries.pop(key, None)
+        if self._entries.pop(key, None) is not None:
+            self._changed()
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` after every change; returns the function that stops it."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._watchers):
+            callback()
 
     def __len__(self) -> int:
         return len(self.all())

@@ -5,13 +5,15 @@
   admin and tap addresses (the CLI scrapes ``/metrics`` from them for stats), and
   the discovery source's services with their endpoint counts.
 * ``Tap``: select the proxies of the target resource, fan the observe request out
-  to them (:mod:`lightmesh.controller.tapfanout`) and stream the merged events.
+  to them (:mod:`lightmesh.controller.tapfanout`) and stream the merged events;
+  proxies of the target that announce while the tap runs join it.
   FAILED_PRECONDITION when no announced proxy matches (or none has tap on),
   INVALID_ARGUMENT for a bad resource, UNAVAILABLE when no proxy could be tapped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from grpclib import GRPCError, Status
@@ -63,14 +65,31 @@ class PublicApi(ApiBase):
         if request is None:
             raise GRPCError(Status.INVALID_ARGUMENT, "no TapRequest")
         target = resource(request.target)
-        found = [p for p in self.proxies.select(target, request.target.namespace) if p.tap_addr]
+        joining = _Joining(self.proxies, target, request.target.namespace)
+        found = joining.current()
         if not found:
             what = f"{target.type}/{target.name}" if target.name else f"any {target.type}"
             where = f" in namespace {request.target.namespace}" if request.target.namespace else ""
             raise GRPCError(Status.FAILED_PRECONDITION, f"no announced proxy with tap for {what}{where}")
+        stop_watching = self.proxies.watch(joining.changed.set)
         try:
-            async with contextlib.aclosing(fan_out(found, request.observe)) as events:
+            async with contextlib.aclosing(fan_out(found, request.observe, joining=joining)) as events:
                 async for event in events:  # closed at once when the client goes away
                     await stream.send_message(event)
         except TapFailed as exc:
             raise GRPCError(Status.UNAVAILABLE, f"no proxy could be tapped: {exc}") from None
+        finally:
+            stop_watching()
+
+
+class _Joining:
+    """The proxies with tap that a target selects, now and as proxies come and go."""
+
+    def __init__(self, proxies: ProxyList, target: Resource, namespace: str) -> None:
+        self.proxies = proxies
+        self.target = target
+        self.namespace = namespace
+        self.changed = asyncio.Event()
+
+    def current(self) -> list[pb.ProxyInfo]:
+        return [p for p in self.proxies.select(self.target, self.namespace) if p.tap_addr]

@@ -8,6 +8,11 @@ caller in arrival order. With a ``limit``, the merged stream takes the first
 ``limit`` requests (by ``request_init``), passes the rest of their events, and ends
 once those requests ended. A proxy that cannot be reached or fails is reported
 (``on_error``) and the others go on; when every proxy failed, :class:`TapFailed`.
+
+With a :class:`Joining` source, proxies that announce while the tap runs (new replicas,
+restarted pods) are tapped too, each with the same share as the first ones: the fan-out
+re-reads the source whenever it reports a change and opens a stream to every proxy it
+does not tap yet. The merged stream ends when no stream is open.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError, StreamTerminatedError
@@ -34,6 +41,24 @@ class TapFailed(Exception):
     pass
 
 
+class Joining(Protocol):
+    """Where proxies joining a running tap come from."""
+
+    changed: asyncio.Event  # set when the selection may have changed
+
+    def current(self) -> list[public_pb2.ProxyInfo]: ...
+
+
+@dataclass
+class _Streams:
+    open: int = 0  # streams not ended yet
+    opened: int = 0  # streams started in all
+
+
+def _key(info: public_pb2.ProxyInfo) -> tuple[str, str, str]:
+    return info.namespace, info.pod, info.tap_addr
+
+
 def share(request: pb.ObserveRequest, proxies: int) -> pb.ObserveRequest:
     per_proxy = pb.ObserveRequest()
     per_proxy.CopyFrom(request)
@@ -45,10 +70,13 @@ async def fan_out(
     proxies: list[public_pb2.ProxyInfo],
     request: pb.ObserveRequest,
     on_error: Callable[[str, str], None] | None = None,
+    joining: Joining | None = None,
 ) -> AsyncGenerator[pb.TapEvent, None]:
     queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_SIZE)
     errors: list[str] = []
     per_proxy = share(request, len(proxies))
+    tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+    streams = _Streams()
 
     async def pump(info: public_pb2.ProxyInfo) -> None:
         name = f"{info.namespace}/{info.pod}"
@@ -69,27 +97,44 @@ async def fan_out(
             if on_error is not None:
                 on_error(name, str(message))
         finally:
+            tasks.pop(_key(info), None)
             await queue.put(_DONE)
 
-    tasks = [asyncio.create_task(pump(info)) for info in proxies]
+    def start(info: public_pb2.ProxyInfo) -> None:
+        if _key(info) not in tasks:
+            streams.open += 1
+            streams.opened += 1
+            tasks[_key(info)] = asyncio.create_task(pump(info))
+
+    async def join(source: Joining) -> None:
+        while True:
+            await source.changed.wait()
+            source.changed.clear()
+            for info in source.current():
+                start(info)
+
+    for info in proxies:
+        start(info)
+    watcher = asyncio.create_task(join(joining)) if joining is not None else None
     try:
-        async for event in _merge(queue, len(tasks), request.limit):
+        async for event in _merge(queue, streams, request.limit):
             yield event
-        if len(errors) == len(tasks):
+        if len(errors) == streams.opened:
             raise TapFailed("; ".join(errors))
     finally:
-        for task in tasks:
+        pending = [*tasks.values(), *([watcher] if watcher is not None else [])]
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def _merge(queue: asyncio.Queue[object], running: int, limit: int) -> AsyncIterator[pb.TapEvent]:
+async def _merge(queue: asyncio.Queue[object], streams: _Streams, limit: int) -> AsyncIterator[pb.TapEvent]:
     taken: set[tuple[str, int, int]] = set()
     seen = 0
-    while running:
+    while streams.open:
         item = await queue.get()
         if item is _DONE:
-            running -= 1
+            streams.open -= 1
             continue
         assert isinstance(item, pb.TapEvent)
         if not limit:
