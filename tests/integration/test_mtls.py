@@ -17,11 +17,13 @@ from pathlib import Path
 import grpc
 import pytest
 
+from lightmesh.api.gen import tap_pb2
 from tests.support.grpc_interop import cases
 from tests.support.grpc_interop.server import InteropServer
 from tests.support.identity import name
 from tests.support.mesh import CLIENT, WEB, Mesh
 from tests.support.proxy import ProxyProcess
+from tests.support.tap import observe, request_events, until_tapping
 from tests.support.tcp_client import wait_metric, wait_until
 from tests.support.upstream import UpstreamServer
 
@@ -76,6 +78,24 @@ def test_http1_crosses_the_mesh_over_mtls_and_the_app_learns_the_client(
         server, "request_total", 1, timeout=TIMEOUT, direction="inbound", tls="true", client_id=CLIENT
     )
     assert server.metric("request_total", direction="inbound", tls="") == 0
+
+
+def test_tap_of_the_client_proxy_shows_the_request_going_to_the_endpoint_over_mtls(
+    mesh: tuple[ProxyProcess, ProxyProcess],
+) -> None:
+    client, server = mesh
+    channel, stream = observe(client.tap, tap_pb2.ObserveRequest(max_rps=1000))
+    try:
+        until_tapping(stream, lambda: get(client, "/status/201"))
+        get(client, "/status/202")
+        req, rsp, end = request_events(stream, "/status/202")
+    finally:
+        stream.cancel()
+        channel.close()
+    assert req.proxy_direction == tap_pb2.TapEvent.OUTBOUND
+    assert req.tls and rsp.tls and end.tls  # the request_init too: it is reported once routed
+    assert f"{req.destination.ip}:{req.destination.port}" == server.inbound
+    assert req.destination_meta["server_id"] == WEB
 
 
 def test_http2_crosses_the_mesh_over_mtls(mesh: tuple[ProxyProcess, ProxyProcess]) -> None:

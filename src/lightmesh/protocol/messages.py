@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
+from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import ProxyError
 from lightmesh.protocol import grpc
 
@@ -86,6 +87,7 @@ class Request:
         "headers",
         "keep_alive",
         "method",
+        "on_routed",
         "path",
         "route",
         "upgrade",
@@ -118,6 +120,7 @@ class Request:
         self.dst_labels: tuple[tuple[str, str], ...] = ()  # the chosen endpoint's metric labels
         self.deadline: float | None = None  # loop time the caller gives up (grpc-timeout)
         self.route: object | None = None  # the matched route of a profiled service (proxy.layers.route)
+        self.on_routed: Callable[[Request, SocketAddr], None] | None = None  # told each endpoint picked
 
 
 EndCallback = Callable[["Response", "BaseException | None"], None]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 from lightmesh.api.gen import tap_pb2 as pb
+from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import StreamReset
 from lightmesh.protocol import grpc
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Response
@@ -46,18 +47,21 @@ async def tapped(hub: TapHub, direction: str, inner: Service, request: Request) 
     tap = _Tap(
         hub, chosen, KINDS[direction], facts, pb.TapEvent.Http.StreamId(base=hub.base, stream=hub.stream)
     )
-    tap.emit(
-        _Http(
-            request_init=_Http.RequestInit(
-                id=tap.id,
-                method=facts.method,
-                scheme=facts.scheme,
-                authority=facts.authority,
-                path=facts.path,
-                headers=headers(hub, request.headers),
-            )
+    init = _Http(
+        request_init=_Http.RequestInit(
+            id=tap.id,
+            method=facts.method,
+            scheme=facts.scheme,
+            authority=facts.authority,
+            path=facts.path,
+            headers=headers(hub, request.headers),
         )
     )
+    if direction == "outbound":  # reported once routed: with the endpoint and whether it is mTLS
+        tap.init = init
+        request.on_routed = tap.dispatched
+    else:
+        tap.emit(init)
     try:
         response = await inner(request)
     except BaseException as exc:
@@ -75,7 +79,7 @@ async def tapped(hub: TapHub, direction: str, inner: Service, request: Request) 
 class _Tap:
     """One tapped request: the observers that took it and the facts every event repeats."""
 
-    __slots__ = ("counter", "facts", "hub", "id", "kind", "observers", "response_at", "start")
+    __slots__ = ("counter", "facts", "hub", "id", "init", "kind", "observers", "response_at", "start")
 
     def __init__(
         self, hub: TapHub, observers: list[Observer], kind: int, facts: Facts, ident: _Http.StreamId
@@ -88,6 +92,7 @@ class _Tap:
         self.start = time.perf_counter()
         self.response_at = self.start
         self.counter: _CountingBody | None = None
+        self.init: _Http | None = None  # an outbound request_init held until routed
 
     def emit(self, http: _Http) -> None:
         f = self.facts
@@ -104,11 +109,20 @@ class _Tap:
         for observer in self.observers:
             observer.push(event)
 
+    def dispatched(self, request: Request, endpoint: SocketAddr) -> None:
+        """The outbound request went to ``endpoint`` (again, when retried)."""
+        self.facts.dst_ip, self.facts.dst_port = endpoint.host, endpoint.port
+        self.routed(request)
+
     def routed(self, request: Request) -> None:
+        """Label the events with the endpoint's metadata; send a held request_init."""
         for key, value in request.dst_labels:
             self.facts.dst_meta[key.removeprefix("dst_")] = value
         if request.dst_labels and request.dst_labels[-1][0] == "server_id":  # outbound over mTLS
             self.facts.src_meta["tls"] = "true"
+        init, self.init = self.init, None
+        if init is not None:
+            self.emit(init)
 
     def response_head(self, response: Response) -> None:
         self.response_at = time.perf_counter()

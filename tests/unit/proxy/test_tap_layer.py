@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
+import pytest
+
 from lightmesh.api.gen import tap_pb2 as pb
 from lightmesh.core.addr import SocketAddr
+from lightmesh.core.errors import Unavailable
 from lightmesh.protocol.messages import BytesBody, ConnInfo, Request, Response
 from lightmesh.proxy.announce import reachable
 from lightmesh.proxy.layers.tap import tap_layer
@@ -120,3 +123,41 @@ def test_announced_addresses_are_reachable() -> None:
     assert reachable(SocketAddr("0.0.0.0", 4191), "10.1.2.3") == "10.1.2.3:4191"
     assert reachable(SocketAddr("127.0.0.1", 4190), "10.1.2.3") == "127.0.0.1:4190"
     assert reachable(SocketAddr("::", 4190), "fd00::5") == "[fd00::5]:4190"
+
+
+def test_an_outbound_request_is_reported_once_routed_with_its_endpoint_and_mtls() -> None:
+    hub = _hub()
+    observer = _observe(hub)
+    routed_before: list[int] = []
+
+    async def router(request: Request) -> Response:
+        routed_before.append(observer.queue.qsize())  # nothing reported before the pick
+        request.dst_labels = (("dst_pod", "web-1"), ("server_id", "web.default.serviceaccount"))
+        assert request.on_routed is not None
+        request.on_routed(request, SocketAddr("10.0.0.7", 8080))
+        request.on_routed(request, SocketAddr("10.0.0.8", 8080))  # a retry picks again
+        return await _ok(request)
+
+    _run(tap_layer(hub, "outbound")(router)(_request()))
+    req, rsp, end = _events(observer)
+    assert routed_before == [0]
+    assert rsp.http.response_init.http_status == 200
+    assert req.http.WhichOneof("event") == "request_init"
+    assert (req.destination.ip, req.destination.port) == ("10.0.0.7", 8080)
+    assert req.tls and req.destination_meta["pod"] == "web-1"
+    assert (end.destination.ip, end.tls) == ("10.0.0.8", True)
+
+
+def test_an_outbound_request_that_fails_before_routing_is_still_reported() -> None:
+    hub = _hub()
+    observer = _observe(hub)
+
+    async def no_endpoints(request: Request) -> Response:
+        raise Unavailable("no endpoints")
+
+    with pytest.raises(Unavailable):
+        _run(tap_layer(hub, "outbound")(no_endpoints)(_request()))
+    req, end = _events(observer)
+    assert req.http.WhichOneof("event") == "request_init"
+    assert not req.tls
+    assert end.http.response_end.eos.error == "no endpoints"
