@@ -6,9 +6,10 @@ proxy cannot know where the application listens and answers 502 saying so.
 HTTP/2 requests go on as HTTP/2, except HTTP/1 requests another lightmesh proxy
 carried over HTTP/2 (``lightmesh-orig-proto``), which are restored to HTTP/1.
 
-Every request loses any ``lightmesh-client-id`` header its client sent; a request that
-arrived over mesh TLS gets one naming the client's proven identity, and its metrics
-carry it as ``client_id``.
+Every request loses any ``lightmesh-client-id`` header its client sent (the inbound deadline
+layer's header scan removes the fields in :data:`STRIPPED`); a request that arrived over
+mesh TLS gets one naming the client's proven identity, and its metrics carry it as
+``client_id``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Awaitable
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import UpstreamError
+from lightmesh.core.routes import OVERRIDE_HEADERS
 from lightmesh.protocol.messages import ConnInfo
 from lightmesh.proxy import orig_proto
 from lightmesh.proxy.endpoint import Connector
@@ -25,18 +27,14 @@ from lightmesh.proxy.layers.deadline import forward_deadline
 from lightmesh.proxy.service import Request, Response
 
 CLIENT_ID = b"lightmesh-client-id"
+STRIPPED = frozenset({*OVERRIDE_HEADERS, CLIENT_ID})  # never reach the application as the client sent them
 
 
 def set_client_id(request: Request) -> None:
-    """Drop a client-sent ``lightmesh-client-id``; name the proven client, if any."""
-    headers = request.headers
-    for name, _ in headers:
-        if name == CLIENT_ID:
-            request.headers = headers = [field for field in headers if field[0] != CLIENT_ID]
-            break
+    """Name the proven client, if any (a client-sent one is gone: see :data:`STRIPPED`)."""
     conn = request.conn
     if conn is not None and conn.peer_id is not None:
-        headers.append((CLIENT_ID, conn.peer_id.encode()))
+        request.headers.append((CLIENT_ID, conn.peer_id.encode()))
         request.dst_labels = conn.id_labels
 
 

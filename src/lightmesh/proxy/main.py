@@ -43,6 +43,7 @@ from lightmesh.protocol.messages import ConnInfo
 from lightmesh.proxy.admin import AdminService
 from lightmesh.proxy.config import ProxyConfig
 from lightmesh.proxy.endpoint import Connector
+from lightmesh.proxy.inbound import STRIPPED as INBOUND_STRIPPED
 from lightmesh.proxy.inbound import InboundForwarder, inbound_target
 from lightmesh.proxy.layers.deadline import deadline_layer
 from lightmesh.proxy.layers.errors import errors_layer
@@ -151,7 +152,7 @@ class Proxy:
         )
         inbound = stack(
             forwarder,
-            deadline_layer(strip_overrides=True),
+            deadline_layer(strip=INBOUND_STRIPPED),
             errors_layer(),
             metrics_layer(self.tables[0]),
             tap_in,

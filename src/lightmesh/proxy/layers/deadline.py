@@ -12,9 +12,11 @@ closed) and the client gets the same. If a gRPC response is streaming when the d
 passes, its body ends there with ``grpc-status: 4`` trailers and the upstream stream is
 reset.
 
-On the inbound side the same header scan removes the per-request override headers
-(``lightmesh-retry-limit``, ``lightmesh-timeout``): they are for the caller's outbound
-proxy only, and the application never sees them, whether its service has a profile or not.
+On the inbound side the same header scan removes the headers the application must never
+see (``strip``): the per-request override headers (``lightmesh-retry-limit``,
+``lightmesh-timeout``), which are for the caller's outbound proxy only, whether the service
+has a profile or not, and a client-sent ``lightmesh-client-id`` (see
+:mod:`lightmesh.proxy.inbound`). One scan serves both.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from collections.abc import Awaitable
 
 from lightmesh.core.deadlines import encode_deadline, parse_deadline
 from lightmesh.core.errors import DeadlineExceeded
-from lightmesh.core.routes import OVERRIDE_HEADERS
 from lightmesh.protocol import grpc
 from lightmesh.protocol.messages import Body, Headers, error_response
 from lightmesh.proxy.service import Layer, Request, Response, Service
@@ -33,10 +34,10 @@ DEADLINE = b"lightmesh-deadline"
 _EXPIRED_TRAILERS: Headers = [(b"grpc-status", b"4"), (b"grpc-message", b"deadline exceeded")]
 
 
-def _timeout(request: Request, strip: bool) -> tuple[float | None, bool]:
+def _timeout(request: Request, strip: frozenset[bytes]) -> tuple[float | None, bool]:
     """(seconds the caller waits, whether grpc-timeout set it) from the request's headers.
 
-    With ``strip``, the per-request override headers are removed on the way.
+    Fields named in ``strip`` are removed on the way.
     """
     timeout: float | None = None
     is_grpc = False
@@ -50,10 +51,10 @@ def _timeout(request: Request, strip: bool) -> tuple[float | None, bool]:
             t = parse_deadline(value)
             if t is not None and (timeout is None or t < timeout):
                 timeout, is_grpc = t, False
-        elif strip and name in OVERRIDE_HEADERS:
+        elif name in strip:
             found = True
     if found:
-        request.headers = [(n, v) for n, v in request.headers if n not in OVERRIDE_HEADERS]
+        request.headers = [(n, v) for n, v in request.headers if n not in strip]
     return timeout, is_grpc
 
 
@@ -69,12 +70,12 @@ def forward_deadline(request: Request, now: float) -> None:
             headers[i] = (DEADLINE, encode_deadline(left))
 
 
-def deadline_layer(strip_overrides: bool = False) -> Layer:
-    """The deadline layer; ``strip_overrides`` (inbound) also removes the override headers."""
+def deadline_layer(strip: frozenset[bytes] = frozenset()) -> Layer:
+    """The deadline layer; it also removes the fields named in ``strip`` (inbound)."""
 
     def layer(inner: Service) -> Service:
         def service(request: Request) -> Awaitable[Response]:
-            timeout, from_grpc = _timeout(request, strip_overrides)
+            timeout, from_grpc = _timeout(request, strip)
             if timeout is None:
                 return inner(request)  # no coroutine of its own: a request without a deadline costs a scan
             return _bounded(inner, request, timeout, from_grpc)
