@@ -1,12 +1,14 @@
 """The observability commands (``stat``, ``tap``, ``top``, ``routes``, ``edges``, ``check``,
 ``version``), registered on the ``lightmesh`` typer application.
 
-Only flags live here; each command's work is in a module imported when it runs
-(:mod:`lightmesh.cli.commands`, :mod:`lightmesh.cli.statcmd`, :mod:`lightmesh.cli.checkcmd`),
-so ``lightmesh --help`` stays quick.
+Only flags live here, declared once as ``Annotated`` aliases that the commands share; each
+command's work is in a module imported when it runs (:mod:`lightmesh.cli.commands`,
+:mod:`lightmesh.cli.statcmd`, :mod:`lightmesh.cli.checkcmd`), so ``lightmesh --help`` stays quick.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -17,14 +19,32 @@ API_ADDR_HELP = (
 
 WINDOW_HELP = "the time window, e.g. 10s, 1m (default: 10s scraping the proxies, 1m with --prometheus-url)"
 PROMETHEUS_HELP = "read stored series from this Prometheus (http://host:9090) instead of scraping the proxies"
+RESOURCE_HELP = "TYPE or TYPE/NAME: ns, deploy (or svc) or po, e.g. deploy/web"
+
+ApiAddr = Annotated[str, typer.Option("--api-addr", help=API_ADDR_HELP)]
+Name = Annotated[str, typer.Argument(help="NAME, when not given as TYPE/NAME")]
+Namespace = Annotated[str, typer.Option("--namespace", "-n", help="namespace of the resource")]
+Namespaces = Annotated[str, typer.Option("--namespace", "-n", help="namespace of the resources")]
+ToNamespace = Annotated[str, typer.Option("--to-namespace", help="namespace of --to (default: -n)")]
+Window = Annotated[str, typer.Option("--time-window", "-t", help=WINDOW_HELP)]
+PrometheusUrl = Annotated[str, typer.Option("--prometheus-url", help=PROMETHEUS_HELP)]
+# tap and top
+TapResource = Annotated[str, typer.Argument(help=RESOURCE_HELP)]
+TapTo = Annotated[str, typer.Option("--to", help="only requests to this resource (TYPE/NAME)")]
+MaxRps = Annotated[float, typer.Option("--max-rps", help="at most this many requests per second")]
+Scheme = Annotated[str, typer.Option("--scheme", help="only this scheme (http or https)")]
+Method = Annotated[str, typer.Option("--method", help="only this HTTP method")]
+Authority = Annotated[str, typer.Option("--authority", help="only this authority")]
+PathPrefix = Annotated[str, typer.Option("--path", help="only paths starting with this prefix")]
+Limit = Annotated[int, typer.Option("--limit", help="stop after this many requests (0: until Ctrl-C)")]
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def version(
-        short: bool = typer.Option(False, "--short", help="print the version numbers only"),
-        client: bool = typer.Option(False, "--client", help="print the client version only"),
-        api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+        short: Annotated[bool, typer.Option("--short", help="print the version numbers only")] = False,
+        client: Annotated[bool, typer.Option("--client", help="print the client version only")] = False,
+        api_addr: ApiAddr = "",
     ) -> None:
         """Print the client's and the control plane's versions."""
         from lightmesh.cli.commands import run_version
@@ -33,23 +53,24 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def tap(
-        resource: str = typer.Argument(
-            ..., help="TYPE or TYPE/NAME: ns, deploy (or svc) or po, e.g. deploy/web"
-        ),
-        name: str = typer.Argument("", help="NAME, when not given as TYPE/NAME"),
-        namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resource"),
-        to: str = typer.Option("", "--to", help="only requests to this resource (TYPE/NAME)"),
-        to_namespace: str = typer.Option("", "--to-namespace", help="namespace of --to (default: -n)"),
-        max_rps: float = typer.Option(100.0, "--max-rps", help="at most this many requests per second"),
-        scheme: str = typer.Option("", "--scheme", help="only this scheme (http or https)"),
-        method: str = typer.Option("", "--method", help="only this HTTP method"),
-        authority: str = typer.Option("", "--authority", help="only this authority"),
-        path: str = typer.Option("", "--path", help="only paths starting with this prefix"),
-        limit: int = typer.Option(0, "--limit", help="stop after this many requests (0: until Ctrl-C)"),
-        output: str = typer.Option(
-            "", "--output", "-o", help="wide: with resources; json: one JSON object per event, with headers"
-        ),
-        api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+        resource: TapResource,
+        name: Name = "",
+        namespace: Namespace = "default",
+        to: TapTo = "",
+        to_namespace: ToNamespace = "",
+        max_rps: MaxRps = 100.0,
+        scheme: Scheme = "",
+        method: Method = "",
+        authority: Authority = "",
+        path: PathPrefix = "",
+        limit: Limit = 0,
+        output: Annotated[
+            str,
+            typer.Option(
+                "--output", "-o", help="wide: with resources; json: one JSON object per event, with headers"
+            ),
+        ] = "",
+        api_addr: ApiAddr = "",
     ) -> None:
         """Watch live requests of a resource's proxies (req, rsp and end lines)."""
         from lightmesh.cli.commands import run_tap
@@ -62,21 +83,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def top(
-        resource: str = typer.Argument(
-            ..., help="TYPE or TYPE/NAME: ns, deploy (or svc) or po, e.g. deploy/web"
-        ),
-        name: str = typer.Argument("", help="NAME, when not given as TYPE/NAME"),
-        namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resource"),
-        to: str = typer.Option("", "--to", help="only requests to this resource (TYPE/NAME)"),
-        to_namespace: str = typer.Option("", "--to-namespace", help="namespace of --to (default: -n)"),
-        max_rps: float = typer.Option(100.0, "--max-rps", help="at most this many requests per second"),
-        scheme: str = typer.Option("", "--scheme", help="only this scheme (http or https)"),
-        method: str = typer.Option("", "--method", help="only this HTTP method"),
-        authority: str = typer.Option("", "--authority", help="only this authority"),
-        path: str = typer.Option("", "--path", help="only paths starting with this prefix"),
-        hide_sources: bool = typer.Option(False, "--hide-sources", help="one row per destination and path"),
-        limit: int = typer.Option(0, "--limit", help="stop after this many requests (0: until Ctrl-C)"),
-        api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+        resource: TapResource,
+        name: Name = "",
+        namespace: Namespace = "default",
+        to: TapTo = "",
+        to_namespace: ToNamespace = "",
+        max_rps: MaxRps = 100.0,
+        scheme: Scheme = "",
+        method: Method = "",
+        authority: Authority = "",
+        path: PathPrefix = "",
+        hide_sources: Annotated[
+            bool, typer.Option("--hide-sources", help="one row per destination and path")
+        ] = False,
+        limit: Limit = 0,
+        api_addr: ApiAddr = "",
     ) -> None:
         """A live table of the busiest paths (from tap): count, best, worst, last latency, success rate."""
         from lightmesh.cli.commands import run_top
@@ -89,10 +110,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def check(
-        expected_version: str = typer.Option(
-            "", "--expected-version", help="the version the control plane must run"
-        ),
-        api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+        expected_version: Annotated[
+            str, typer.Option("--expected-version", help="the version the control plane must run")
+        ] = "",
+        api_addr: ApiAddr = "",
     ) -> None:
         """Check that the control plane and the proxies are healthy; exit 2 when something is wrong."""
         from lightmesh.cli.checkcmd import run_check
@@ -101,24 +122,32 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def stat(
-        resource: str = typer.Argument(
-            ..., help="TYPE or TYPE/NAME: ns, deploy (or svc) or po, e.g. deploy or deploy/web"
-        ),
-        name: str = typer.Argument("", help="NAME, when not given as TYPE/NAME"),
-        namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resources"),
-        all_namespaces: bool = typer.Option(
-            False, "--all-namespaces", "-A", help="resources of every namespace"
-        ),
-        window: str = typer.Option("", "--time-window", "-t", help=WINDOW_HELP),
-        to: str = typer.Option(
-            "", "--to", help="only traffic to this resource (TYPE/NAME), from the sender's side"
-        ),
-        to_namespace: str = typer.Option("", "--to-namespace", help="namespace of --to (default: -n)"),
-        from_: str = typer.Option("", "--from", help="only traffic from this resource (TYPE/NAME)"),
-        from_namespace: str = typer.Option("", "--from-namespace", help="namespace of --from (default: -n)"),
-        output: str = typer.Option("table", "--output", "-o", help="table, wide (adds bytes/s) or json"),
-        prometheus_url: str = typer.Option("", "--prometheus-url", help=PROMETHEUS_HELP),
-        api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+        resource: Annotated[
+            str,
+            typer.Argument(help="TYPE or TYPE/NAME: ns, deploy (or svc) or po, e.g. deploy or deploy/web"),
+        ],
+        name: Name = "",
+        namespace: Namespaces = "default",
+        all_namespaces: Annotated[
+            bool, typer.Option("--all-namespaces", "-A", help="resources of every namespace")
+        ] = False,
+        window: Window = "",
+        to: Annotated[
+            str,
+            typer.Option("--to", help="only traffic to this resource (TYPE/NAME), from the sender's side"),
+        ] = "",
+        to_namespace: ToNamespace = "",
+        from_: Annotated[
+            str, typer.Option("--from", help="only traffic from this resource (TYPE/NAME)")
+        ] = "",
+        from_namespace: Annotated[
+            str, typer.Option("--from-namespace", help="namespace of --from (default: -n)")
+        ] = "",
+        output: Annotated[
+            str, typer.Option("--output", "-o", help="table, wide (adds bytes/s) or json")
+        ] = "table",
+        prometheus_url: PrometheusUrl = "",
+        api_addr: ApiAddr = "",
     ) -> None:
         """Golden metrics per resource: success rate, requests per second, latency percentiles."""
         from lightmesh.cli.statcmd import run_stat
@@ -142,19 +171,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def routes(
-        resource: str = typer.Argument(..., help="TYPE or TYPE/NAME whose routes to show, e.g. deploy/web"),
-        name: str = typer.Argument("", help="NAME, when not given as TYPE/NAME"),
-        namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resource"),
-        to: str = typer.Option(
-            "", "--to", help="routes of calls to this resource (TYPE/NAME), from the caller's side"
-        ),
-        to_namespace: str = typer.Option("", "--to-namespace", help="namespace of --to (default: -n)"),
-        window: str = typer.Option("", "--time-window", "-t", help=WINDOW_HELP),
-        output: str = typer.Option(
-            "table", "--output", "-o", help="table, wide (effective vs actual) or json"
-        ),
-        prometheus_url: str = typer.Option("", "--prometheus-url", help=PROMETHEUS_HELP),
-        api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+        resource: Annotated[
+            str, typer.Argument(help="TYPE or TYPE/NAME whose routes to show, e.g. deploy/web")
+        ],
+        name: Name = "",
+        namespace: Namespace = "default",
+        to: Annotated[
+            str,
+            typer.Option("--to", help="routes of calls to this resource (TYPE/NAME), from the caller's side"),
+        ] = "",
+        to_namespace: ToNamespace = "",
+        window: Window = "",
+        output: Annotated[
+            str, typer.Option("--output", "-o", help="table, wide (effective vs actual) or json")
+        ] = "table",
+        prometheus_url: PrometheusUrl = "",
+        api_addr: ApiAddr = "",
     ) -> None:
         """Per-route success rate, requests per second and latency."""
         from lightmesh.cli.statcmd import run_routes
@@ -167,12 +199,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def edges(
-        resource: str = typer.Argument(..., help="TYPE or TYPE/NAME: deploy (or svc), po or ns"),
-        namespace: str = typer.Option("default", "--namespace", "-n", help="namespace of the resources"),
-        all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="edges in every namespace"),
-        output: str = typer.Option("table", "--output", "-o", help="table, wide (adds identities) or json"),
-        prometheus_url: str = typer.Option("", "--prometheus-url", help=PROMETHEUS_HELP),
-        api_addr: str = typer.Option("", "--api-addr", help=API_ADDR_HELP),
+        resource: Annotated[str, typer.Argument(help="TYPE or TYPE/NAME: deploy (or svc), po or ns")],
+        namespace: Namespaces = "default",
+        all_namespaces: Annotated[
+            bool, typer.Option("--all-namespaces", "-A", help="edges in every namespace")
+        ] = False,
+        output: Annotated[
+            str, typer.Option("--output", "-o", help="table, wide (adds identities) or json")
+        ] = "table",
+        prometheus_url: PrometheusUrl = "",
+        api_addr: ApiAddr = "",
     ) -> None:
         """Which resources talk to which, and whether the connections are secured by mTLS."""
         from lightmesh.cli.statcmd import run_edges
