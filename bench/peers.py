@@ -23,7 +23,7 @@ from bench import procs
 from bench.procs import LOOPBACK, Managed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("direct", "lightmesh", "haproxy", "nginx", "envoy")
+TARGETS = ("direct", "lightmesh", "pyfloor", "haproxy", "nginx", "envoy")
 
 
 Probe = Callable[[Managed, int, float], None]  # (process, port, timeout): raise unless ready
@@ -288,6 +288,14 @@ def start_lightmesh(ctx: Context, cpus: set[int] | None) -> Running:
     return ready(running, probe=ctx.probe)
 
 
+def start_pyfloor(ctx: Context, cpus: set[int] | None) -> Running:
+    """bench/floor_relay.py: a bare uvloop + httptools relay, the CPython floor (no mesh features)."""
+    port = procs.free_port()
+    argv = [sys.executable, str(REPO_ROOT / "bench" / "floor_relay.py"), str(port), str(ctx.upstream_port)]
+    proc = Managed("pyfloor", argv, ctx.tmpdir / "pyfloor.log").start(cpus, cwd=ctx.tmpdir)
+    return ready(Running("pyfloor", port, proc))
+
+
 def start_direct(ctx: Context, cpus: set[int] | None) -> Running:
     """No proxy: wrk talks to the upstream itself."""
     return Running("direct", ctx.upstream_port, None)
@@ -296,6 +304,7 @@ def start_direct(ctx: Context, cpus: set[int] | None) -> Running:
 STARTERS: dict[str, Callable[[Context, set[int] | None], Running]] = {
     "direct": start_direct,
     "lightmesh": start_lightmesh,
+    "pyfloor": start_pyfloor,
     "haproxy": start_haproxy,
     "nginx": start_nginx_proxy,
     "envoy": start_envoy,

@@ -159,6 +159,17 @@ def headline(summary: Summary) -> str:
         + " (÷ HAProxy's added p99 = "
         + _cell(r["added_p99_vs_haproxy"], _ratio_s)
         + ")"
+        + _floor_line(summary)
+    )
+
+
+def _floor_line(summary: Summary) -> str:
+    """The bare CPython relay's ratio: what no feature costs yet (bench/floor_relay.py)."""
+    floor = summary.get("pyfloor")
+    if floor is None or floor[SATURATION]["rps"] is None:
+        return ""
+    return "\npyfloor (bare uvloop + httptools relay): rps ÷ HAProxy = " + _cell(
+        floor["ratios"]["rps_vs_haproxy"], _ratio_s
     )
 
 
