@@ -161,8 +161,9 @@ class Response:
 
     def finish(self, error: BaseException | None) -> None:
         """Run end callbacks once; called by whoever sends the response."""
-        callbacks, self.on_end = self.on_end, None
-        if callbacks:
+        callbacks = self.on_end
+        if callbacks is not None:
+            self.on_end = None
             for callback in callbacks:
                 callback(self, error)
 
