@@ -148,7 +148,7 @@ class Proxy:
         # lightmesh-deadline (any HTTP version) and grpc-timeout: both stacks carry the deadline layer
         outbound = stack(self.router, deadline_layer(), metrics_layer(self.tables[1]), tap_out)
         inbound = stack(
-            forwarder,
+            forwarder.send,
             deadline_layer(strip=INBOUND_STRIPPED),
             metrics_layer(self.tables[0]),
             tap_in,
