@@ -161,8 +161,9 @@ class Response:
 
     def finish(self, error: BaseException | None) -> None:
         """Run end callbacks once; called by whoever sends the response."""
-        callbacks, self.on_end = self.on_end, None
-        if callbacks:
+        callbacks = self.on_end
+        if callbacks is not None:
+            self.on_end = None
             for callback in callbacks:
                 callback(self, error)
 
@@ -191,20 +192,13 @@ NO_BODY: Body = _NoBody()
 class BytesBody:
     """A body that is fully known up front (proxy-made responses, admin pages)."""
 
-    __slots__ = ("_data", "_trailers", "length")
+    __slots__ = ("_data", "length", "trailers")
+    complete = True
 
     def __init__(self, data: bytes = b"", trailers: Headers | None = None) -> None:
         self._data: bytes | None = data
         self.length: int | None = len(data)
-        self._trailers = trailers
-
-    @property
-    def complete(self) -> bool:
-        return True
-
-    @property
-    def trailers(self) -> Headers | None:
-        return self._trailers
+        self.trailers = trailers
 
     def read_nowait(self) -> bytes:
         data, self._data = self._data, None

@@ -1,9 +1,9 @@
 """``lightmesh proxy``: assemble the stacks, bind the listeners, run until told to stop.
 
-Outbound: server (detect, HTTP/1 or HTTP/2) -> tap -> metrics -> errors -> deadline
+Outbound: server (detect, HTTP/1 or HTTP/2) -> tap -> metrics (and errors) -> deadline
 (``grpc-timeout``, ``lightmesh-deadline``) -> router (destination; for a service with
 a profile: route -> timeout -> fault -> retry, back to the router) -> balancer
-(failure accrual) -> endpoint pools. Inbound: server -> tap -> metrics -> errors ->
+(failure accrual) -> endpoint pools. Inbound: server -> tap -> metrics (and errors) ->
 deadline -> forwarder. Both listeners relay what is not HTTP as TCP. The admin
 listener serves the counters at scrape time; the tap listener (gRPC) serves
 ``Tap.Observe`` to the controller and the CLI. With a controller configured, the
@@ -46,7 +46,6 @@ from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.inbound import STRIPPED as INBOUND_STRIPPED
 from lightmesh.proxy.inbound import InboundForwarder, inbound_target
 from lightmesh.proxy.layers.deadline import deadline_layer
-from lightmesh.proxy.layers.errors import errors_layer
 from lightmesh.proxy.layers.metrics import metrics_layer
 from lightmesh.proxy.layers.tap import tap_layer
 from lightmesh.proxy.outbound import OutboundRouter
@@ -147,13 +146,10 @@ class Proxy:
         self.metrics.extra += [router.route_table.collect, BalancerStates(router.balancers).collect]
         tap_out, tap_in = tap_layer(self.taps, "outbound"), tap_layer(self.taps, "inbound")
         # lightmesh-deadline (any HTTP version) and grpc-timeout: both stacks carry the deadline layer
-        outbound = stack(
-            self.router, deadline_layer(), errors_layer(), metrics_layer(self.tables[1]), tap_out
-        )
+        outbound = stack(self.router, deadline_layer(), metrics_layer(self.tables[1]), tap_out)
         inbound = stack(
-            forwarder,
+            forwarder.send,
             deadline_layer(strip=INBOUND_STRIPPED),
-            errors_layer(),
             metrics_layer(self.tables[0]),
             tap_in,
         )

@@ -58,7 +58,8 @@ class RouteStats:
 
 class HttpTable:
     """All :class:`RouteStats` of one direction, split by TLS, keyed by raw authority bytes
-    and the endpoint's ``dst_*`` labels (empty without a controller)."""
+    and the endpoint's ``dst_*`` labels (empty without a controller). The metrics layer
+    looks known series up in ``tables`` directly and calls :meth:`get` only to add one."""
 
     def __init__(self, direction: str) -> None:
         self.direction = direction

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from operator import itemgetter
 
 from lightmesh.core.deadlines import encode_deadline, parse_deadline
 from lightmesh.core.errors import DeadlineExceeded
@@ -32,6 +33,7 @@ from lightmesh.proxy.service import Layer, Request, Response, Service
 
 DEADLINE = b"lightmesh-deadline"
 _EXPIRED_TRAILERS: Headers = [(b"grpc-status", b"4"), (b"grpc-message", b"deadline exceeded")]
+_name = itemgetter(0)
 
 
 def _timeout(request: Request, strip: frozenset[bytes]) -> tuple[float | None, bool]:
@@ -72,12 +74,15 @@ def forward_deadline(request: Request, now: float) -> None:
 
 def deadline_layer(strip: frozenset[bytes] = frozenset()) -> Layer:
     """The deadline layer; it also removes the fields named in ``strip`` (inbound)."""
+    watched = strip | {b"grpc-timeout", DEADLINE}
 
     def layer(inner: Service) -> Service:
         def service(request: Request) -> Awaitable[Response]:
+            if watched.isdisjoint(map(_name, request.headers)):
+                return inner(request)  # the common request: a C-level scan, no coroutine of its own
             timeout, from_grpc = _timeout(request, strip)
             if timeout is None:
-                return inner(request)  # no coroutine of its own: a request without a deadline costs a scan
+                return inner(request)
             return _bounded(inner, request, timeout, from_grpc)
 
         return service

@@ -8,14 +8,22 @@ connections carry ``client_id``. The response is recorded when it has been fully
 sent (``Response.on_end``), so its classification sees the end of the stream: a
 body that breaks midway is a failure even after a 200, and a ``grpc-status``
 trailer decides for gRPC.
+
+The layer also turns a :class:`~lightmesh.core.errors.ProxyError` raised below into the
+response the client gets (:func:`~lightmesh.proxy.layers.errors.proxy_error_response`),
+so that response is what gets counted; doing it here rather than in a layer of its own
+saves a coroutine per request.
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from lightmesh.core.classify import FAILURE, SUCCESS, classify
+from lightmesh.core.errors import ProxyError
 from lightmesh.protocol.messages import Response, ended_grpc_status
+from lightmesh.proxy.layers.errors import proxy_error_response
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.telemetry import HttpTable, RouteStats
 
@@ -28,14 +36,15 @@ def metrics_layer(table: HttpTable) -> Layer:
             start = _clock()
             try:
                 response = await inner(request)
+            except ProxyError as exc:
+                response = proxy_error_response(exc, request)
             finally:  # counted once routed, so the request carries its endpoint's labels
-                conn, labels = request.conn, request.dst_labels
+                authority, conn, labels = request.authority, request.conn, request.dst_labels
                 # inbound: the client's connection was mesh TLS; outbound: the endpoint's is
                 tls = (conn is not None and conn.tls) or (bool(labels) and labels[-1][0] == "server_id")
-                stats = table.get(request.authority, tls, labels)
+                stats = table.tables[tls].get((authority, labels)) or table.get(authority, tls, labels)
                 stats.requests += 1
-            latency_ms = (_clock() - start) * 1000.0
-            response.add_end_callback(_Recorder(stats, latency_ms))
+            response.add_end_callback(partial(_record, stats, (_clock() - start) * 1000.0))
             return response
 
         return service
@@ -43,19 +52,13 @@ def metrics_layer(table: HttpTable) -> Layer:
     return layer
 
 
-class _Recorder:
-    __slots__ = ("latency_ms", "stats")
-
-    def __init__(self, stats: RouteStats, latency_ms: float) -> None:
-        self.stats = stats
-        self.latency_ms = latency_ms
-
-    def __call__(self, response: Response, error: BaseException | None) -> None:
-        grpc = ended_grpc_status(response)
-        if error is not None:
-            cls = FAILURE
-        elif grpc is None:
-            cls = FAILURE if response.status >= 500 else SUCCESS
-        else:
-            cls = classify(response.status, grpc)
-        self.stats.response(response.status, grpc, cls, self.latency_ms)
+def _record(stats: RouteStats, latency_ms: float, response: Response, error: BaseException | None) -> None:
+    """Count the fully sent (or failed) ``response`` under its status and classification."""
+    grpc = ended_grpc_status(response)
+    if error is not None:
+        cls = FAILURE
+    elif grpc is None:
+        cls = FAILURE if response.status >= 500 else SUCCESS
+    else:
+        cls = classify(response.status, grpc)
+    stats.response(response.status, grpc, cls, latency_ms)
