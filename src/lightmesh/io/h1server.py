@@ -285,7 +285,7 @@ class H1Server(asyncio.Protocol):
         upstream = response.tunnel
         assert isinstance(upstream, Pipe) and self.transport is not None
         request = self._current
-        framing = Framing.NONE
+        framing = NONE
         if request is not None:
             framing = http1.response_framing(request.method, response.status, response.body, request.version)
         self._write(http1.encode_response_head(response, framing, b"1.1", True))
