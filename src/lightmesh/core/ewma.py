@@ -39,9 +39,10 @@ class PeakEwma:
     def finish(self, now: float, rtt: float) -> None:
         """A request that started with :meth:`start` got its answer (or failed) after ``rtt``."""
         self.pending -= 1
+        elapsed = now - self.stamp
         if rtt > self.estimate:
             self.estimate = rtt
-        else:
-            weight = math.exp(-max(now - self.stamp, 0.0) / self.decay)
+        elif elapsed > 0:  # else the weight of the old estimate is 1: it stays
+            weight = math.exp(-elapsed / self.decay)
             self.estimate = self.estimate * weight + rtt * (1.0 - weight)
         self.stamp = now

@@ -3,7 +3,8 @@
 :class:`EndpointPool` keeps the address, the connection counters and deadline
 sweeper its connections report to, the connect and idle timeouts, the endpoint's
 default authority (``host:port``) and its peak-EWMA load, which the balancer reads
-and each pool's ``send`` updates around every request.
+and each pool's ``send`` updates around every request (an HTTP/1 pool that is not
+``balanced`` skips that: nothing reads the load of the inbound side's single target).
 
 An endpoint that is a meshed proxy with a known identity (``server_id``) is dialled
 with mutual TLS when the proxy has an identity of its own (``tls_source``): each new
@@ -45,6 +46,7 @@ class EndpointPool:
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
         self.load = PeakEwma(self.loop.time())  # the balancer's cost for this endpoint
+        self.balanced = True  # a balancer reads ``load``: keep it up to date
         self.authority = str(addr).encode()  # when a request names none
         self.tls_source: TlsSource | None = None  # this proxy's identity, when it has one
         self.server_id: str | None = None  # the identity the endpoint must prove (from discovery)

@@ -4,7 +4,9 @@
 ``(address, authority)`` so requests for different hosts never share an upstream
 connection, and one multiplexed HTTP/2 pool per address (each stream carries its
 own ``:authority``). A request goes upstream in the protocol its client spoke.
-It also opens raw TCP connections for tunnels.
+It also opens raw TCP connections for tunnels. A connector made with
+``balanced=False`` (the inbound side, which forwards to one local target) makes
+HTTP/1 pools that keep no load estimate, since no balancer reads it.
 
 With an identity of its own (``tls_source``), the connector dials every endpoint
 whose identity discovery reported (:meth:`Connector.set_identity`) with mutual TLS,
@@ -30,9 +32,16 @@ from lightmesh.proxy import orig_proto
 
 class Connector:
     def __init__(
-        self, stats: TcpStats, sweeper: Sweeper, connect_timeout: float, pool_idle_timeout: float
+        self,
+        stats: TcpStats,
+        sweeper: Sweeper,
+        connect_timeout: float,
+        pool_idle_timeout: float,
+        *,
+        balanced: bool = True,
     ) -> None:
         self.stats = stats
+        self.balanced = balanced
         self.sweeper = sweeper
         self.connect_timeout = connect_timeout
         self.pool_idle_timeout = pool_idle_timeout
@@ -66,6 +75,7 @@ class Connector:
             pool = self.pools[key] = Pool(
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
             )
+            pool.balanced = self.balanced
             self._secure(pool)
         return pool
 
