@@ -123,8 +123,12 @@ class Proxy:
             cfg.outbound_connect_timeout,
             cfg.pool_idle_timeout,
         )
-        in_conn = Connector(
-            self.tcp_stats["inbound", "dst"], self.sweeper, cfg.inbound_connect_timeout, cfg.pool_idle_timeout
+        in_conn = Connector(  # one local target, no balancer: its pools skip load tracking
+            self.tcp_stats["inbound", "dst"],
+            self.sweeper,
+            cfg.inbound_connect_timeout,
+            cfg.pool_idle_timeout,
+            balanced=False,
         )
         out_conn.tls_source = self.identity
         own = {cfg.outbound_listen_addr, cfg.inbound_listen_addr}
