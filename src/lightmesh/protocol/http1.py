@@ -255,7 +255,7 @@ class RequestParser:
             _VERSIONS.get(parser.get_http_version()) or b"1.1",
             parser.should_keep_alive(),
         )
-        if fields.keys() & _REQUEST_FLAGS and self._flags(request, fields) and (chunked or length):
+        if not _REQUEST_FLAGS.isdisjoint(fields) and self._flags(request, fields) and (chunked or length):
             if chunked:
                 raise BadRequest("Upgrade: h2c with a chunked request body is not supported")
             self._manual = int(length)  # type: ignore[arg-type]
@@ -362,8 +362,8 @@ class ResponseParser:
         self._raw = []
         self._size = 0
         status = self._parser.get_status_code()
-        self._interim = 100 <= status < 200 and status != 101
-        if self._interim:
+        if 100 <= status < 200 and status != 101:
+            self._interim = True  # on_message_complete clears it
             return
         if len(raw) > MAX_HEADERS:
             self._error = UpstreamError(f"response has more than {MAX_HEADERS} header fields")
@@ -426,6 +426,7 @@ def request_framing(body: Body) -> Framing:
 
 
 _JOIN_FIELD = b": ".join
+_END_OF_HEAD = (b"", b"")  # joined with CRLF: ends the last line, then the empty line
 
 
 def _header_block(headers: Headers) -> bytes:
@@ -436,43 +437,46 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
     """The request line and headers for an upstream (always HTTP/1.1, origin-form).
 
     HTTP/1.1 requires ``Host``: a request without one (from an HTTP/1.0 client) gets
-    its authority, else ``default_host`` (the upstream's address).
+    its authority, else ``default_host`` (the upstream's address). The head is built
+    as a list of lines and joined once.
     """
-    target = request.authority if request.method == b"CONNECT" else request.path
-    headers = request.headers
+    method, headers = request.method, request.headers
+    lines = [b"%s %s HTTP/1.1" % (method, request.authority if method == b"CONNECT" else request.path)]
     host = request.authority or default_host
-    if host is not None and b"host" not in dict(headers):
-        headers = [(b"host", host), *headers]
-    head = b"%s %s HTTP/1.1\r\n%s" % (request.method, target, _header_block(headers))
+    if host is not None and b"host" not in map(_NAME, headers):
+        lines.append(b"host: " + host)
+    lines += map(_JOIN_FIELD, headers)
     if request.upgrade is not None:
-        head += b"connection: upgrade\r\nupgrade: %s\r\n" % request.upgrade
+        lines += (b"connection: upgrade", b"upgrade: " + request.upgrade)
     if framing is Framing.LENGTH:
-        head += b"content-length: %d\r\n" % request.body.length  # type: ignore[str-format]
+        lines.append(b"content-length: %d" % request.body.length)  # type: ignore[str-format]
     elif framing is Framing.CHUNKED:
-        head += b"transfer-encoding: chunked\r\n"
-    return head + b"\r\n"
+        lines.append(b"transfer-encoding: chunked")
+    lines += _END_OF_HEAD
+    return b"\r\n".join(lines)
 
 
 def encode_response_head(
     response: Response, framing: Framing, client_version: bytes, keep_alive: bool
 ) -> bytes:
     """The status line and headers for a client; adds framing and connection fields."""
-    head = b"HTTP/1.1 %d %s\r\n%s" % (
-        response.status,
-        response.reason or _REASONS.get(response.status, b"Unknown"),
-        _header_block(response.headers),
-    )
+    status = response.status
+    lines = [
+        b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown")),
+        *map(_JOIN_FIELD, response.headers),
+    ]
     if framing is Framing.LENGTH:
-        head += b"content-length: %d\r\n" % response.body.length  # type: ignore[str-format]
+        lines.append(b"content-length: %d" % response.body.length)  # type: ignore[str-format]
     elif framing is Framing.CHUNKED:
-        head += b"transfer-encoding: chunked\r\n"
-    if response.status == 101:
-        head += b"connection: upgrade\r\n"
+        lines.append(b"transfer-encoding: chunked")
+    if status == 101:
+        lines.append(b"connection: upgrade")
     elif not keep_alive:
-        head += b"connection: close\r\n"
+        lines.append(b"connection: close")
     elif client_version == b"1.0":
-        head += b"connection: keep-alive\r\n"
-    return head + b"\r\n"
+        lines.append(b"connection: keep-alive")
+    lines += _END_OF_HEAD
+    return b"\r\n".join(lines)
 
 
 def encode_chunk(data: bytes) -> bytes:
