@@ -96,7 +96,7 @@ def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[byte
         return raw, fields
     drop: frozenset[bytes] | set[bytes] = HOP_BY_HOP
     connection = fields.get(b"connection")
-    if connection is not None and connection.lower() not in _PLAIN_CONNECTION:
+    if connection is not None and connection not in _PLAIN_CONNECTION:  # other spellings: below
         tokens = {t.strip() for t in connection.lower().split(b",")}
         drop = HOP_BY_HOP | (tokens - _PLAIN_CONNECTION - {b"host", b""})
     return [field for field in raw if field[0] not in drop], fields
