@@ -56,6 +56,11 @@ class Framing(enum.Enum):
     CLOSE = "close"  # delimited by closing the connection
 
 
+# The members as module globals for the per-message code: on Python 3.11 every attribute
+# read on an Enum class goes through EnumType.__getattr__, about 1k instructions.
+_NONE, _LENGTH, _CHUNKED, _CLOSE = Framing.NONE, Framing.LENGTH, Framing.CHUNKED, Framing.CLOSE
+
+
 class RequestHandler(Protocol):
     def on_request(self, request: Request) -> None: ...
     def on_body(self, data: bytes) -> None: ...
@@ -304,7 +309,7 @@ class ResponseParser:
         self._reason = b""
         self._head_request = False
         self._interim = False
-        self.framing = Framing.NONE
+        self.framing = _NONE
         self.length: int | None = None
         self.in_message = False
 
@@ -329,7 +334,7 @@ class ResponseParser:
 
     def feed_eof(self) -> bool:
         """The upstream closed. Return ``True`` if that ended a close-delimited body."""
-        if self.in_message and self.framing is Framing.CLOSE:
+        if self.in_message and self.framing is _CLOSE:
             self.in_message = False
             self._handler.on_response_end(None)
             return True
@@ -373,17 +378,17 @@ class ResponseParser:
         length = fields.get(b"content-length")
         self.length = None
         if self._head_request or status in (204, 304) or status < 200:
-            self.framing = Framing.NONE
+            self.framing = _NONE
             if length is not None:  # HEAD and 304 keep the size of the entity they describe
                 headers = [*headers, (b"content-length", length)]
         elif te is not None and _ends_chunked(te):
-            self.framing = Framing.CHUNKED
+            self.framing = _CHUNKED
             headers = _keep_codings(headers, te)
         elif length is not None and te is None:
-            self.framing = Framing.LENGTH
+            self.framing = _LENGTH
             self.length = int(length)
         else:
-            self.framing = Framing.CLOSE
+            self.framing = _CLOSE
         response = Response(status, headers, NO_BODY, self._reason)
         if status == 101:
             response.keep_alive = False
@@ -411,18 +416,18 @@ class ResponseParser:
 def response_framing(method: bytes, status: int, body: Body, client_version: bytes) -> Framing:
     """How to delimit a response body sent to a client of ``client_version``."""
     if method == b"HEAD" or status in (204, 304) or status < 200:
-        return Framing.NONE
+        return _NONE
     if method == b"CONNECT" and status < 300:
-        return Framing.NONE
+        return _NONE
     if body.length is not None:
-        return Framing.LENGTH
-    return Framing.CHUNKED if client_version == b"1.1" else Framing.CLOSE
+        return _LENGTH
+    return _CHUNKED if client_version == b"1.1" else _CLOSE
 
 
 def request_framing(body: Body) -> Framing:
     if body is NO_BODY:
-        return Framing.NONE
-    return Framing.CHUNKED if body.length is None else Framing.LENGTH
+        return _NONE
+    return _CHUNKED if body.length is None else _LENGTH
 
 
 _JOIN_FIELD = b": ".join
@@ -448,9 +453,9 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
     lines += map(_JOIN_FIELD, headers)
     if request.upgrade is not None:
         lines += (b"connection: upgrade", b"upgrade: " + request.upgrade)
-    if framing is Framing.LENGTH:
+    if framing is _LENGTH:
         lines.append(b"content-length: %d" % request.body.length)  # type: ignore[str-format]
-    elif framing is Framing.CHUNKED:
+    elif framing is _CHUNKED:
         lines.append(b"transfer-encoding: chunked")
     lines += _END_OF_HEAD
     return b"\r\n".join(lines)
@@ -465,9 +470,9 @@ def encode_response_head(
         b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown")),
         *map(_JOIN_FIELD, response.headers),
     ]
-    if framing is Framing.LENGTH:
+    if framing is _LENGTH:
         lines.append(b"content-length: %d" % response.body.length)  # type: ignore[str-format]
-    elif framing is Framing.CHUNKED:
+    elif framing is _CHUNKED:
         lines.append(b"transfer-encoding: chunked")
     if status == 101:
         lines.append(b"connection: upgrade")
