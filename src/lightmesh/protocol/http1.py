@@ -56,6 +56,11 @@ class Framing(enum.Enum):
     CLOSE = "close"  # delimited by closing the connection
 
 
+# The members as module globals for the per-message code: on Python 3.11 every attribute
+# read on an Enum class goes through EnumType.__getattr__, about 1k instructions.
+_NONE, _LENGTH, _CHUNKED, _CLOSE = Framing.NONE, Framing.LENGTH, Framing.CHUNKED, Framing.CLOSE
+
+
 class RequestHandler(Protocol):
     def on_request(self, request: Request) -> None: ...
     def on_body(self, data: bytes) -> None: ...
@@ -96,7 +101,7 @@ def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[byte
         return raw, fields
     drop: frozenset[bytes] | set[bytes] = HOP_BY_HOP
     connection = fields.get(b"connection")
-    if connection is not None and connection.lower() not in _PLAIN_CONNECTION:
+    if connection is not None and connection not in _PLAIN_CONNECTION:  # other spellings: below
         tokens = {t.strip() for t in connection.lower().split(b",")}
         drop = HOP_BY_HOP | (tokens - _PLAIN_CONNECTION - {b"host", b""})
     return [field for field in raw if field[0] not in drop], fields
@@ -255,7 +260,7 @@ class RequestParser:
             _VERSIONS.get(parser.get_http_version()) or b"1.1",
             parser.should_keep_alive(),
         )
-        if fields.keys() & _REQUEST_FLAGS and self._flags(request, fields) and (chunked or length):
+        if not _REQUEST_FLAGS.isdisjoint(fields) and self._flags(request, fields) and (chunked or length):
             if chunked:
                 raise BadRequest("Upgrade: h2c with a chunked request body is not supported")
             self._manual = int(length)  # type: ignore[arg-type]
@@ -304,7 +309,7 @@ class ResponseParser:
         self._reason = b""
         self._head_request = False
         self._interim = False
-        self.framing = Framing.NONE
+        self.framing = _NONE
         self.length: int | None = None
         self.in_message = False
 
@@ -329,7 +334,7 @@ class ResponseParser:
 
     def feed_eof(self) -> bool:
         """The upstream closed. Return ``True`` if that ended a close-delimited body."""
-        if self.in_message and self.framing is Framing.CLOSE:
+        if self.in_message and self.framing is _CLOSE:
             self.in_message = False
             self._handler.on_response_end(None)
             return True
@@ -362,8 +367,8 @@ class ResponseParser:
         self._raw = []
         self._size = 0
         status = self._parser.get_status_code()
-        self._interim = 100 <= status < 200 and status != 101
-        if self._interim:
+        if 100 <= status < 200 and status != 101:
+            self._interim = True  # on_message_complete clears it
             return
         if len(raw) > MAX_HEADERS:
             self._error = UpstreamError(f"response has more than {MAX_HEADERS} header fields")
@@ -373,17 +378,17 @@ class ResponseParser:
         length = fields.get(b"content-length")
         self.length = None
         if self._head_request or status in (204, 304) or status < 200:
-            self.framing = Framing.NONE
+            self.framing = _NONE
             if length is not None:  # HEAD and 304 keep the size of the entity they describe
                 headers = [*headers, (b"content-length", length)]
         elif te is not None and _ends_chunked(te):
-            self.framing = Framing.CHUNKED
+            self.framing = _CHUNKED
             headers = _keep_codings(headers, te)
         elif length is not None and te is None:
-            self.framing = Framing.LENGTH
+            self.framing = _LENGTH
             self.length = int(length)
         else:
-            self.framing = Framing.CLOSE
+            self.framing = _CLOSE
         response = Response(status, headers, NO_BODY, self._reason)
         if status == 101:
             response.keep_alive = False
@@ -411,21 +416,22 @@ class ResponseParser:
 def response_framing(method: bytes, status: int, body: Body, client_version: bytes) -> Framing:
     """How to delimit a response body sent to a client of ``client_version``."""
     if method == b"HEAD" or status in (204, 304) or status < 200:
-        return Framing.NONE
+        return _NONE
     if method == b"CONNECT" and status < 300:
-        return Framing.NONE
+        return _NONE
     if body.length is not None:
-        return Framing.LENGTH
-    return Framing.CHUNKED if client_version == b"1.1" else Framing.CLOSE
+        return _LENGTH
+    return _CHUNKED if client_version == b"1.1" else _CLOSE
 
 
 def request_framing(body: Body) -> Framing:
     if body is NO_BODY:
-        return Framing.NONE
-    return Framing.CHUNKED if body.length is None else Framing.LENGTH
+        return _NONE
+    return _CHUNKED if body.length is None else _LENGTH
 
 
 _JOIN_FIELD = b": ".join
+_END_OF_HEAD = (b"", b"")  # joined with CRLF: ends the last line, then the empty line
 
 
 def _header_block(headers: Headers) -> bytes:
@@ -436,43 +442,46 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
     """The request line and headers for an upstream (always HTTP/1.1, origin-form).
 
     HTTP/1.1 requires ``Host``: a request without one (from an HTTP/1.0 client) gets
-    its authority, else ``default_host`` (the upstream's address).
+    its authority, else ``default_host`` (the upstream's address). The head is built
+    as a list of lines and joined once.
     """
-    target = request.authority if request.method == b"CONNECT" else request.path
-    headers = request.headers
+    method, headers = request.method, request.headers
+    lines = [b"%s %s HTTP/1.1" % (method, request.authority if method == b"CONNECT" else request.path)]
     host = request.authority or default_host
-    if host is not None and b"host" not in dict(headers):
-        headers = [(b"host", host), *headers]
-    head = b"%s %s HTTP/1.1\r\n%s" % (request.method, target, _header_block(headers))
+    if host is not None and b"host" not in map(_NAME, headers):
+        lines.append(b"host: " + host)
+    lines += map(_JOIN_FIELD, headers)
     if request.upgrade is not None:
-        head += b"connection: upgrade\r\nupgrade: %s\r\n" % request.upgrade
-    if framing is Framing.LENGTH:
-        head += b"content-length: %d\r\n" % request.body.length  # type: ignore[str-format]
-    elif framing is Framing.CHUNKED:
-        head += b"transfer-encoding: chunked\r\n"
-    return head + b"\r\n"
+        lines += (b"connection: upgrade", b"upgrade: " + request.upgrade)
+    if framing is _LENGTH:
+        lines.append(b"content-length: %d" % request.body.length)  # type: ignore[str-format]
+    elif framing is _CHUNKED:
+        lines.append(b"transfer-encoding: chunked")
+    lines += _END_OF_HEAD
+    return b"\r\n".join(lines)
 
 
 def encode_response_head(
     response: Response, framing: Framing, client_version: bytes, keep_alive: bool
 ) -> bytes:
     """The status line and headers for a client; adds framing and connection fields."""
-    head = b"HTTP/1.1 %d %s\r\n%s" % (
-        response.status,
-        response.reason or _REASONS.get(response.status, b"Unknown"),
-        _header_block(response.headers),
-    )
-    if framing is Framing.LENGTH:
-        head += b"content-length: %d\r\n" % response.body.length  # type: ignore[str-format]
-    elif framing is Framing.CHUNKED:
-        head += b"transfer-encoding: chunked\r\n"
-    if response.status == 101:
-        head += b"connection: upgrade\r\n"
+    status = response.status
+    lines = [
+        b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown")),
+        *map(_JOIN_FIELD, response.headers),
+    ]
+    if framing is _LENGTH:
+        lines.append(b"content-length: %d" % response.body.length)  # type: ignore[str-format]
+    elif framing is _CHUNKED:
+        lines.append(b"transfer-encoding: chunked")
+    if status == 101:
+        lines.append(b"connection: upgrade")
     elif not keep_alive:
-        head += b"connection: close\r\n"
+        lines.append(b"connection: close")
     elif client_version == b"1.0":
-        head += b"connection: keep-alive\r\n"
-    return head + b"\r\n"
+        lines.append(b"connection: keep-alive")
+    lines += _END_OF_HEAD
+    return b"\r\n".join(lines)
 
 
 def encode_chunk(data: bytes) -> bytes:
