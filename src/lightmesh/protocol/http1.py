@@ -56,9 +56,10 @@ class Framing(enum.Enum):
     CLOSE = "close"  # delimited by closing the connection
 
 
-# The members as module globals for the per-message code: on Python 3.11 every attribute
-# read on an Enum class goes through EnumType.__getattr__, about 1k instructions.
-_NONE, _LENGTH, _CHUNKED, _CLOSE = Framing.NONE, Framing.LENGTH, Framing.CHUNKED, Framing.CLOSE
+# The members as module globals for per-message code (here and in the io modules): on
+# Python 3.11 every attribute read on an Enum class goes through EnumType.__getattr__,
+# about 1k instructions.
+NONE, LENGTH, CHUNKED, CLOSE = Framing.NONE, Framing.LENGTH, Framing.CHUNKED, Framing.CLOSE
 
 
 class RequestHandler(Protocol):
@@ -309,7 +310,7 @@ class ResponseParser:
         self._reason = b""
         self._head_request = False
         self._interim = False
-        self.framing = _NONE
+        self.framing = NONE
         self.length: int | None = None
         self.in_message = False
 
@@ -334,7 +335,7 @@ class ResponseParser:
 
     def feed_eof(self) -> bool:
         """The upstream closed. Return ``True`` if that ended a close-delimited body."""
-        if self.in_message and self.framing is _CLOSE:
+        if self.in_message and self.framing is CLOSE:
             self.in_message = False
             self._handler.on_response_end(None)
             return True
@@ -378,17 +379,17 @@ class ResponseParser:
         length = fields.get(b"content-length")
         self.length = None
         if self._head_request or status in (204, 304) or status < 200:
-            self.framing = _NONE
+            self.framing = NONE
             if length is not None:  # HEAD and 304 keep the size of the entity they describe
                 headers = [*headers, (b"content-length", length)]
         elif te is not None and _ends_chunked(te):
-            self.framing = _CHUNKED
+            self.framing = CHUNKED
             headers = _keep_codings(headers, te)
         elif length is not None and te is None:
-            self.framing = _LENGTH
+            self.framing = LENGTH
             self.length = int(length)
         else:
-            self.framing = _CLOSE
+            self.framing = CLOSE
         response = Response(status, headers, NO_BODY, self._reason)
         if status == 101:
             response.keep_alive = False
@@ -416,18 +417,18 @@ class ResponseParser:
 def response_framing(method: bytes, status: int, body: Body, client_version: bytes) -> Framing:
     """How to delimit a response body sent to a client of ``client_version``."""
     if method == b"HEAD" or status in (204, 304) or status < 200:
-        return _NONE
+        return NONE
     if method == b"CONNECT" and status < 300:
-        return _NONE
+        return NONE
     if body.length is not None:
-        return _LENGTH
-    return _CHUNKED if client_version == b"1.1" else _CLOSE
+        return LENGTH
+    return CHUNKED if client_version == b"1.1" else CLOSE
 
 
 def request_framing(body: Body) -> Framing:
     if body is NO_BODY:
-        return _NONE
-    return _CHUNKED if body.length is None else _LENGTH
+        return NONE
+    return CHUNKED if body.length is None else LENGTH
 
 
 _JOIN_FIELD = b": ".join
@@ -453,9 +454,9 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
     lines += map(_JOIN_FIELD, headers)
     if request.upgrade is not None:
         lines += (b"connection: upgrade", b"upgrade: " + request.upgrade)
-    if framing is _LENGTH:
+    if framing is LENGTH:
         lines.append(b"content-length: %d" % request.body.length)  # type: ignore[str-format]
-    elif framing is _CHUNKED:
+    elif framing is CHUNKED:
         lines.append(b"transfer-encoding: chunked")
     lines += _END_OF_HEAD
     return b"\r\n".join(lines)
@@ -470,9 +471,9 @@ def encode_response_head(
         b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown")),
         *map(_JOIN_FIELD, response.headers),
     ]
-    if framing is _LENGTH:
+    if framing is LENGTH:
         lines.append(b"content-length: %d" % response.body.length)  # type: ignore[str-format]
-    elif framing is _CHUNKED:
+    elif framing is CHUNKED:
         lines.append(b"transfer-encoding: chunked")
     if status == 101:
         lines.append(b"connection: upgrade")
@@ -490,6 +491,12 @@ def encode_chunk(data: bytes) -> bytes:
 
 def encode_last_chunk(trailers: Headers | None) -> bytes:
     return b"0\r\n%s\r\n" % _header_block(trailers) if trailers else b"0\r\n\r\n"
+
+
+def encode_final_chunks(data: bytes | None, trailers: Headers | None) -> bytes:
+    """The end of a chunked body in one piece: its last ``data`` (if any), then the last chunk."""
+    last = encode_last_chunk(trailers)
+    return encode_chunk(data) + last if data else last
 
 
 CONTINUE = _CONTINUE
