@@ -296,9 +296,11 @@ class H2Pool(EndpointPool):
         self._connecting: asyncio.Task[H2Client] | None = None
 
     async def send(self, request: Request) -> Response:
-        load, loop = self.load, self.loop
-        load.start()
-        start = loop.time()
+        load = self.load if self.balanced else None  # nothing reads the load of an unbalanced pool
+        start = 0.0
+        if load is not None:
+            load.start()
+            start = self.loop.time()
         try:
             conn = await self._conn()
             try:
@@ -309,8 +311,9 @@ class H2Pool(EndpointPool):
                 conn = await self._conn()
                 return await conn.send(request)
         finally:
-            now = loop.time()
-            load.finish(now, now - start)
+            if load is not None:
+                now = self.loop.time()
+                load.finish(now, now - start)
 
     async def _conn(self) -> H2Client:
         while True:

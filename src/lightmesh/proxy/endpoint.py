@@ -6,7 +6,7 @@ connection, and one multiplexed HTTP/2 pool per address (each stream carries its
 own ``:authority``). A request goes upstream in the protocol its client spoke.
 It also opens raw TCP connections for tunnels. A connector made with
 ``balanced=False`` (the inbound side, which forwards to one local target) makes
-HTTP/1 pools that keep no load estimate, since no balancer reads it.
+pools, HTTP/1 and HTTP/2, that keep no load estimate, since no balancer reads it.
 
 With an identity of its own (``tls_source``), the connector dials every endpoint
 whose identity discovery reported (:meth:`Connector.set_identity`) with mutual TLS,
@@ -64,7 +64,8 @@ class Connector:
         if addr in self.h2_pools:
             self.h2_pools[addr].server_id = identity
 
-    def _secure(self, pool: EndpointPool) -> None:
+    def _configure(self, pool: EndpointPool) -> None:
+        pool.balanced = self.balanced
         pool.tls_source = self.tls_source
         pool.server_id = self.identities.get(pool.addr)
 
@@ -75,8 +76,7 @@ class Connector:
             pool = self.pools[key] = Pool(
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
             )
-            pool.balanced = self.balanced
-            self._secure(pool)
+            self._configure(pool)
         return pool
 
     def h2_pool(self, addr: SocketAddr) -> H2Pool:
@@ -85,7 +85,7 @@ class Connector:
             pool = self.h2_pools[addr] = H2Pool(
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
             )
-            self._secure(pool)
+            self._configure(pool)
         return pool
 
     async def send_http2(self, pool: H2Pool, request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""Connector pools: HTTP/1 pools keep a peak-EWMA load only when a balancer reads it."""
+"""Connector pools: HTTP/1 and HTTP/2 pools keep a peak-EWMA load only when a balancer reads it."""
 
 from __future__ import annotations
 
@@ -60,3 +60,19 @@ def test_an_unbalanced_pool_sends_the_same_but_keeps_no_load() -> None:
     assert data == b"ok"
     assert pending == 0
     assert estimate == DEFAULT_RTT
+
+
+def test_the_connector_makes_every_kind_of_pool_balanced_or_not() -> None:
+    async def kinds(balanced: bool) -> tuple[bool, bool]:
+        sweeper = Sweeper(asyncio.get_running_loop())
+        connector = Connector(TcpStats("inbound", "dst"), sweeper, 1.0, 3.0, balanced=balanced)
+        addr = SocketAddr("127.0.0.1", 1)
+        try:
+            return connector.pool(addr, None).balanced, connector.h2_pool(addr).balanced
+        finally:
+            connector.close()
+            sweeper.close()
+
+    for balanced in (True, False):
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+            assert runner.run(kinds(balanced)) == (balanced, balanced)
