@@ -36,6 +36,10 @@ services:
     namespace: shop
     port: 8080
     command: {PY} -m lightmesh.demo.sample_app --port {{port}}
+  - name: echo
+    namespace: shop
+    port: 7000
+    command: {PY} -m lightmesh.demo.sample_app --tcp-echo --port {{port}}
 """
 CALL = (
     "import urllib.request as u; r = u.urlopen('http://hello/hello', timeout=10); "
@@ -43,6 +47,10 @@ CALL = (
 )
 
 
+ECHO_CALL = (
+    "import socket; s = socket.create_connection(('{host}', {port}), timeout=10); "
+    "s.sendall(b'ping\\n'); print(s.makefile().readline(), end='')"
+)
 CALL_STATUS = (
     "import urllib.request as u, urllib.error as e\n"
     "try:\n    u.urlopen('http://hello/hello', timeout=10)\n"
@@ -70,7 +78,7 @@ def test_pods_call_services_by_name_through_their_sidecars_and_everything_is_rem
     (tmp_path / "mesh.yaml").write_text(MESH)
     up = UpProcess(tmp_path, "up", "-f", "mesh.yaml", "--netns").start()
     try:
-        state = up.wait_ready(3)
+        state = up.wait_ready(4)
         assert state["netns"] is True and state["service_ips"]["hello.shop"].startswith("10.213.255.")
         caller = up.instances("caller")[0]
         pod = caller["netns"]
@@ -88,6 +96,18 @@ def test_pods_call_services_by_name_through_their_sidecars_and_everything_is_rem
         )
         assert served >= 1  # the caller's sidecar routed by name to a pod, over mTLS
 
+        # opaque TCP to a meshed pod's address: the sidecars carry it over mTLS
+        echo = up.instances("echo")[0]
+        host, port = echo["address"].rsplit(":", 1)
+        call = subprocess.run(
+            ["ip", "netns", "exec", pod, PY, "-c", ECHO_CALL.format(host=host, port=port)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert call.stdout == "ping\n", call.stderr
+        mtls = {"direction": "outbound", "peer": "dst", "tls": "true"}
+        assert metric(caller["admin_addr"], "tcp_open_total", **mtls) == 1
+        assert metric(echo["admin_addr"], "tcp_open_total", direction="inbound", peer="dst") == 1
+
         nat = sh("ip", "netns", "exec", pod, "iptables", "-t", "nat", "-S")
         assert "-A PREROUTING -m comment --comment" in nat and "-j PROXY_INIT_REDIRECT" in nat
         assert "-m owner --uid-owner 2102" in nat and "-j REDIRECT --to-ports 4140" in nat
@@ -100,7 +120,7 @@ def test_pods_call_services_by_name_through_their_sidecars_and_everything_is_rem
         # no endpoints: it fails fast with 503 (never a hang, never the removed pod's address)
         scale = UpProcess(tmp_path, "scale", "hello", "0", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
         assert scale.start().wait() == 0, scale.log()
-        up.wait_ready(1)
+        up.wait_ready(2)
         call = subprocess.run(
             ["ip", "netns", "exec", pod, PY, "-c", CALL_STATUS], capture_output=True, text=True, timeout=30
         )

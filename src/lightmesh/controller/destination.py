@@ -6,10 +6,12 @@ streams what :meth:`Directory.catch_up` says the client is missing: the current 
 once, then changes as the discovery source reports them (a stream that fell behind gets
 the latest state, not every change). The streams of a service share each change: one
 diff in the directory, one :class:`EncodedUpdate` per message of it here (kept while
-the directory keeps the delta). A name that is not a cluster
-service (an IP, another domain) gets ``no_endpoints{exists: false}`` at once, so the
-client falls back to DNS. A malformed name or an unknown scheme ends the call with
-INVALID_ARGUMENT.
+the directory keeps the delta). An IP address with a port (what a proxy asks for a
+connection redirected to a pod) is followed the same way as the one endpoint of a service
+that lists it, with its identity and protocol hint, or ``no_endpoints{exists: false}``
+while no service does. Another name that is not a cluster service (another domain) gets
+``no_endpoints{exists: false}`` at once, so the client falls back to DNS. A malformed
+name or an unknown scheme ends the call with INVALID_ARGUMENT.
 
 ``GetProfile`` sends the service's profile at once (from the :class:`ProfileBook` the
 source fills: the registry's ``profiles:`` or ``ServiceProfile`` resources; without one,
@@ -23,6 +25,7 @@ than answer for a service the source has not listed yet.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import weakref
 from typing import Any
@@ -38,6 +41,7 @@ from lightmesh.controller.endpoints import NoEndpoints
 from lightmesh.controller.metrics import ControllerStats
 from lightmesh.controller.profiles import ProfileBook
 from lightmesh.controller.translate import EncodedUpdate, profile_message
+from lightmesh.core.addr import SocketAddr, is_ip, split_host_port
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, normalize
 
 log = logging.getLogger(__name__)
@@ -73,14 +77,19 @@ class DestinationService(DestinationBase):
 
     async def Get(self, stream: UpdateStream) -> None:
         request, name = await self._receive(stream)
-        log.debug("Get %r (namespace %r): %s", request.path, request.namespace, name or "not a service")
+        addr = _ip_address(request.path) if name is None else None
+        log.debug(
+            "Get %r (namespace %r): %s", request.path, request.namespace, name or addr or "not a service"
+        )
         with self.stats.subscribed("get"):
-            if name is None:
+            if name is not None:
+                await self._follow(stream, str(name), name)
+            elif addr is not None:
+                await self._follow(stream, str(addr), None)
+            else:
                 await stream.send_message(NOT_A_SERVICE)
                 self.stats.updates["get", NOT_A_SERVICE.kind] += 1
                 await _until_cancelled()
-            else:
-                await self._follow(stream, name)
 
     async def GetProfile(self, stream: Stream[pb.GetDestination, pb.DestinationProfile]) -> None:
         request, name = await self._receive(stream)
@@ -111,8 +120,8 @@ class DestinationService(DestinationBase):
         finally:
             unwatch()
 
-    async def _follow(self, stream: UpdateStream, name: ServiceName) -> None:
-        key = str(name)
+    async def _follow(self, stream: UpdateStream, key: str, name: ServiceName | None) -> None:
+        """Stream the state of directory ``key``: a service (``name``) or an endpoint address."""
         changed = asyncio.Event()
         unwatch = self.directory.watch(key, changed.set)
         cursor = Cursor()
@@ -127,7 +136,7 @@ class DestinationService(DestinationBase):
         finally:
             unwatch()
 
-    def _messages(self, delta: Delta, name: ServiceName) -> tuple[EncodedUpdate, ...]:
+    def _messages(self, delta: Delta, name: ServiceName | None) -> tuple[EncodedUpdate, ...]:
         """The delta's updates encoded; the first stream to send a delta encodes it for all."""
         messages = self._encoded.get(delta)
         if messages is None:
@@ -146,6 +155,17 @@ class DestinationService(DestinationBase):
             return request, normalize(request.path, request.namespace, self.cluster_domain)
         except ValueError as exc:
             raise GRPCError(Status.INVALID_ARGUMENT, f"invalid destination {request.path!r}: {exc}") from None
+
+
+def _ip_address(path: str) -> SocketAddr | None:
+    """``ip:port`` (IPv6 in brackets) as an address; ``None`` for anything else."""
+    try:
+        host, port = split_host_port(path)
+    except ValueError:
+        return None
+    if not is_ip(host):
+        return None
+    return SocketAddr(str(ipaddress.ip_address(host)), port)  # the form the directory indexes
 
 
 async def _until_cancelled() -> None:

@@ -18,6 +18,13 @@ so a slow stream catches up from its version straight to the latest state instea
 going through a queue of diffs. Until the first sync, :attr:`~Directory.synced` is false
 and ``catch_up`` answers nothing rather than "no endpoints" for a service the source has
 not listed yet.
+
+A key may also be an endpoint address (``str(SocketAddr)``, e.g. ``10.0.0.5:6379``): what a
+proxy asks for a connection redirected to a pod IP. The directory indexes every endpoint
+by address, and such a key's state is a one-endpoint :class:`Service` (the service listing
+that address; the first by key when several do), or ``None`` when no service lists it. A
+change to a service also changes the address keys of the endpoints it gained, lost or
+changed.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lightmesh.controller.endpoints import Service, Update, diff
+from lightmesh.core.addr import SocketAddr
 
 
 class EndpointSink(Protocol):
@@ -71,12 +79,23 @@ class Directory:
 
     def __init__(self) -> None:
         self._services: dict[str, Service] = {}
+        self._owners: dict[str, dict[str, SocketAddr]] = {}  # address key -> service keys listing it
         self._feeds: dict[str, _Feed] = {}
         self._version = 0  # the last version given to any feed
         self.synced = False
 
     def get(self, key: str) -> Service | None:
-        return self._services.get(key)
+        """A service by key, or the one-endpoint view of an address key; ``None``: unknown."""
+        service = self._services.get(key)
+        if service is not None:
+            return service
+        owners = self._owners.get(key)
+        if not owners:
+            return None
+        owner = min(owners)
+        addr = owners[owner]
+        found = self._services[owner]
+        return Service(found.name, {addr: found.endpoints[addr]})
 
     def services(self) -> list[Service]:
         """Every current service (a snapshot)."""
@@ -113,7 +132,7 @@ class Directory:
         feed = self._feeds[key]
         if not self.synced or cursor.version == feed.version:
             return None
-        current = self._services.get(key)
+        current = self.get(key)
         delta = feed.deltas.get(cursor.version)
         if delta is None:
             delta = feed.deltas[cursor.version] = Delta(diff(cursor.held, current, cursor.version < 0))
@@ -123,7 +142,9 @@ class Directory:
     def replace_all(self, services: Mapping[str, Service]) -> None:
         old, self._services = self._services, dict(services)
         new = self._services
-        self._changed((k for k in old.keys() | new.keys() if not _same(old.get(k), new.get(k))), self.synced)
+        changed = [k for k in old.keys() | new.keys() if not _same(old.get(k), new.get(k))]
+        addrs = [a for k in changed for a in self._reindex(k, old.get(k), new.get(k))]
+        self._changed((*changed, *addrs), self.synced)
         self.mark_synced()  # notifies every watcher the first time
 
     def set_service(self, key: str, service: Service | None) -> None:
@@ -133,7 +154,26 @@ class Directory:
         else:
             self._services[key] = service
         if not _same(before, service):
-            self._changed((key,))
+            self._changed((key, *self._reindex(key, before, service)))
+
+    def _reindex(self, key: str, before: Service | None, after: Service | None) -> list[str]:
+        """Move service ``key``'s endpoints in the address index; return the address keys it changed."""
+        old = before.endpoints if before is not None else {}
+        new = after.endpoints if after is not None else {}
+        changed = []
+        for addr in old.keys() - new.keys():
+            akey = str(addr)
+            owners = self._owners[akey]
+            del owners[key]
+            if not owners:
+                del self._owners[akey]
+            changed.append(akey)
+        for addr, endpoint in new.items():
+            if old.get(addr) != endpoint:
+                akey = str(addr)
+                self._owners.setdefault(akey, {})[key] = addr
+                changed.append(akey)
+        return changed
 
     def mark_synced(self) -> None:
         if not self.synced:

@@ -11,7 +11,9 @@ from lightmesh.core.latency import Histogram
 
 
 class TcpStats:
-    """Connection counters for one ``(direction, peer)`` pair; closes by classification."""
+    """Connection counters for one ``(direction, peer, tls)``; closes by classification.
+
+    ``tls`` is the metric label: ``"true"`` for mesh TLS connections, else empty."""
 
     __slots__ = (
         "closes",
@@ -21,12 +23,14 @@ class TcpStats:
         "opened",
         "peer",
         "read_bytes",
+        "tls",
         "write_bytes",
     )
 
-    def __init__(self, direction: str, peer: str) -> None:
+    def __init__(self, direction: str, peer: str, tls: str = "") -> None:
         self.direction = direction
         self.peer = peer
+        self.tls = tls
         self.open_total = 0
         self.opened = 0  # currently open
         self.read_bytes = 0

@@ -2,7 +2,8 @@
 
 Routes: ``/`` and ``/hello`` greet, ``/echo`` returns what it received as JSON,
 ``/status/<code>`` answers with that status (try 503 and watch the failure
-metrics), ``/slow/<ms>`` waits before answering.
+metrics), ``/slow/<ms>`` waits before answering. With ``--tcp-echo`` it is an opaque TCP
+service instead: it sends back every line it receives (``nc`` and ``telnet`` can try it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import json
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import StreamRequestHandler, TCPServer, ThreadingTCPServer
 
 
 class SampleHandler(BaseHTTPRequestHandler):
@@ -53,13 +55,31 @@ class SampleHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
 
+class EchoHandler(StreamRequestHandler):
+    """Opaque TCP: every line back, until the client closes."""
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(line)
+
+
+class EchoServer(ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="lightmesh sample app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--tcp-echo", action="store_true", help="an opaque TCP line echo instead of HTTP")
     args = parser.parse_args()
-    server = ThreadingHTTPServer((args.host, args.port), SampleHandler)
-    server.daemon_threads = True
+    server: TCPServer
+    if args.tcp_echo:
+        server = EchoServer((args.host, args.port), EchoHandler)
+    else:
+        server = ThreadingHTTPServer((args.host, args.port), SampleHandler)
+        server.daemon_threads = True
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -54,7 +54,7 @@ from lightmesh.proxy.routestats import BalancerStates
 from lightmesh.proxy.service import Service, stack
 from lightmesh.proxy.taphub import TapHub
 from lightmesh.proxy.taplistener import TapListener
-from lightmesh.proxy.tcp import TargetFn, TcpForwarder
+from lightmesh.proxy.tcp import MeshTargets, TargetFn, TcpForwarder
 from lightmesh.proxy.telemetry import HttpTable, MeshCollector
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class Proxy:
         self.stopping = asyncio.Event()
         self.sweeper = Sweeper(asyncio.get_running_loop())
         self.tcp_stats = {(d, p): TcpStats(d, p) for d in ("inbound", "outbound") for p in ("src", "dst")}
+        self.tcp_stats["outbound", "dst_tls"] = TcpStats("outbound", "dst", "true")  # opaque TCP over mTLS
         self.tables = [HttpTable("inbound"), HttpTable("outbound")]
         self.router: OutboundRouter | None = None
         self.sides: list[Side] = []
@@ -171,6 +172,11 @@ class Proxy:
             ),
         ]
         self.sides[1].listener.mesh = self.identity
+        if discovery is not None and self.identity is not None:  # opaque TCP to meshed pods over mTLS
+            self.sides[0].tcp.mesh = MeshTargets(
+                discovery, self.identity, cfg.outbound_connect_timeout, cfg.opaque_ports
+            )
+            self.sides[0].tcp.dst_tls = self.tcp_stats["outbound", "dst_tls"]
         own.update(side.listener.bound for side in self.sides)
         shutdown = self.stop if cfg.admin_shutdown else None
         identity_info = self.identity.info if self.identity is not None else None
@@ -265,6 +271,8 @@ class Proxy:
             log.warning("grace period over: closing the remaining connections")
         for side in self.sides:
             side.connector.close()
+            if side.tcp.mesh is not None:
+                side.tcp.mesh.close()
         if self.router is not None:
             self.router.close()
         if self._identity_task is not None:

@@ -3,25 +3,97 @@
 The accepted socket becomes one :class:`~lightmesh.io.tcp.Pipe`, a new connection
 to the target the other, and bytes already read during detection are sent first.
 Active relays are tracked so a graceful shutdown can wait for them.
+
+On the outbound side, with a controller and an identity of its own, the forwarder asks
+:class:`MeshTargets` whether the original destination is a meshed pod: the controller
+answers an ``ip:port`` lookup with that endpoint and its identity. A meshed target is
+dialled with mutual TLS (ALPN ``lightmesh.opaque``) and must prove that identity; its
+proxy detects the ClientHello, terminates TLS and relays the plaintext to its
+application. Not for ports where the peer's proxy skips detection (the opaque port list,
+or an endpoint the controller marks opaque): for a server-speaks-first protocol it
+relays at once, so it would hand the ClientHello to the application. Those, targets
+that are not meshed pods (e.g. a service's virtual IP), and connections the controller
+does not answer for within the connect timeout are relayed as they were sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import ProxyError, UpstreamError
 from lightmesh.core.stats import TcpStats
-from lightmesh.io.connect import open_connection
+from lightmesh.io.connect import ClientTls, open_connection
+from lightmesh.io.pool import TlsSource
 from lightmesh.io.tcp import Pipe, join
+from lightmesh.io.tlsconfig import ALPN_OPAQUE
 from lightmesh.protocol.detect import Protocol
 from lightmesh.protocol.messages import ConnInfo
+
+if TYPE_CHECKING:
+    from lightmesh.proxy.discovery import DestinationClient, Watch
 
 log = logging.getLogger(__name__)
 
 TargetFn = Callable[[ConnInfo], SocketAddr | None]
+MAX_WATCHES = 1024  # original destinations followed at once; the least recently used is dropped
+
+
+class MeshTargets:
+    """Which original destinations are meshed pods, and the mutual TLS to reach them."""
+
+    def __init__(
+        self,
+        discovery: DestinationClient,
+        tls_source: TlsSource,
+        timeout: float,
+        opaque_ports: frozenset[int],
+    ) -> None:
+        self.discovery = discovery
+        self.tls_source = tls_source
+        self.timeout = timeout
+        self.opaque_ports = opaque_ports
+        self.watches: OrderedDict[SocketAddr, Watch] = OrderedDict()
+
+    async def client_tls(self, addr: SocketAddr) -> ClientTls | None:
+        """Mutual TLS for a connection to ``addr``, or ``None`` to relay it as sent."""
+        if addr.port in self.opaque_ports:
+            return None
+        watch = self._watch(addr)
+        if not watch.answered.is_set():
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await watch.answered.wait()
+            except TimeoutError:
+                log.info(
+                    "controller did not answer for %s within %.0fms: relaying as sent",
+                    addr,
+                    self.timeout * 1e3,
+                )
+                return None
+        endpoint = watch.endpoints.get(addr)
+        if endpoint is None or endpoint.identity is None or endpoint.opaque:
+            return None
+        return self.tls_source.client_tls(endpoint.identity, ALPN_OPAQUE)
+
+    def _watch(self, addr: SocketAddr) -> Watch:
+        watch = self.watches.get(addr)
+        if watch is not None:
+            self.watches.move_to_end(addr)
+            return watch
+        watch = self.watches[addr] = self.discovery.watch(str(addr))
+        if len(self.watches) > MAX_WATCHES:
+            self.watches.popitem(last=False)[1].close()
+        return watch
+
+    def close(self) -> None:
+        for watch in self.watches.values():
+            watch.close()
+        self.watches.clear()
 
 
 class TcpForwarder:
@@ -31,6 +103,8 @@ class TcpForwarder:
         self.dst = dst
         self.connect_timeout = connect_timeout
         self.active: set[Pipe] = set()
+        self.mesh: MeshTargets | None = None  # outbound, with a controller and an identity
+        self.dst_tls = dst  # where mesh TLS connections count (``tls="true"``)
 
     def __call__(
         self, conn: ConnInfo, protocol: Protocol, transport: asyncio.Transport, early: bytes, started: float
@@ -54,7 +128,9 @@ class TcpForwarder:
             target = self.target(conn)
             if target is None:
                 raise UpstreamError("no original destination (the connection was not redirected)")
-            _, up = await open_connection(target, lambda: Pipe(self.dst), self.connect_timeout)
+            tls = await self.mesh.client_tls(target) if self.mesh is not None else None
+            stats = self.dst if tls is None else self.dst_tls
+            _, up = await open_connection(target, lambda: Pipe(stats), self.connect_timeout, tls)
         except ProxyError as exc:
             log.info("cannot forward %s connection from %s: %s", protocol.value, conn.peer, exc.reason)
             down.failed = True

@@ -148,7 +148,7 @@ class MeshCollector:
         closed = Family("tcp_close_total", "counter", "Connections closed")
         duration = Family("tcp_connection_duration_ms", "histogram", "Connection lifetimes (ms)")
         for s in self.tcp:
-            labels = [("direction", s.direction), ("peer", s.peer), ("tls", "")]
+            labels = [("direction", s.direction), ("peer", s.peer), ("tls", s.tls)]
             opened.add(labels, s.open_total)
             current.add(labels, s.opened)
             read.add(labels, s.read_bytes)

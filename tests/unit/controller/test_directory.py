@@ -70,3 +70,40 @@ def test_unwatch_stops_notifications_and_forgets_the_key() -> None:
     directory.set_service(str(WEB), svc(WEB, A))
     assert calls == [2]
     assert directory._feeds == {}
+
+
+def test_an_address_key_is_the_one_endpoint_of_the_service_listing_it() -> None:
+    directory = Directory()
+    meshed = Endpoint(SocketAddr("10.0.0.1", 80), identity="web.default.serviceaccount.identity.x.local")
+    directory.replace_all({str(WEB): svc(WEB, meshed, Endpoint(SocketAddr("10.0.0.2", 80)))})
+    found = directory.get("10.0.0.1:80")
+    assert found == Service(WEB, {meshed.addr: meshed})
+    assert directory.get("10.0.0.1:81") is None
+    assert directory.get("10.0.0.9:80") is None
+
+
+def test_address_watchers_follow_the_endpoint_as_services_change() -> None:
+    directory = Directory()
+    calls: list[str] = []
+    directory.watch("10.0.0.1:80", lambda: calls.append("addr"))
+    directory.replace_all({str(WEB): svc(WEB)})
+    assert calls == ["addr"]  # the first sync
+    directory.set_service(str(WEB), svc(WEB, A))
+    assert calls == ["addr", "addr"] and directory.get("10.0.0.1:80") == svc(WEB, A)
+    directory.set_service(str(DB), svc(DB))  # other addresses: not told
+    assert calls == ["addr", "addr"]
+    relabelled = Endpoint(A.addr, labels=(("pod", "web-1"),))
+    directory.replace_all({str(WEB): svc(WEB, relabelled)})
+    assert calls == ["addr"] * 3 and directory.get("10.0.0.1:80") == svc(WEB, relabelled)
+    directory.set_service(str(WEB), None)
+    assert calls == ["addr"] * 4 and directory.get("10.0.0.1:80") is None
+
+
+def test_an_address_listed_by_two_services_stays_known_until_both_drop_it() -> None:
+    directory = Directory()
+    directory.replace_all({str(WEB): svc(WEB, A), str(DB): svc(DB, A)})
+    assert directory.get("10.0.0.1:80") == svc(DB, A)  # the first service by key
+    directory.set_service(str(DB), svc(DB))
+    assert directory.get("10.0.0.1:80") == svc(WEB, A)
+    directory.set_service(str(WEB), svc(WEB))
+    assert directory.get("10.0.0.1:80") is None

@@ -205,13 +205,38 @@ def test_a_name_outside_the_cluster_gets_no_endpoints_not_exists_at_once() -> No
 
 async def _a_name_outside_the_cluster_gets_no_endpoints_not_exists_at_once() -> None:
     service = DestinationService(synced(A), ControllerStats())
-    stream = FakeStream("10.0.0.1:80")
+    stream = FakeStream("web.example.org:80")
     task = asyncio.create_task(service.Get(stream))  # type: ignore[arg-type]
     await settle()
     assert stream.sent == [NOT_A_SERVICE]
     assert pb.Update.FromString(NOT_A_SERVICE.data) == update_message(NoEndpoints(exists=False), None)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def test_an_endpoint_address_gets_that_endpoint_and_follows_it() -> None:
+    run(_an_endpoint_address_gets_that_endpoint_and_follows_it())
+
+
+async def _an_endpoint_address_gets_that_endpoint_and_follows_it() -> None:
+    meshed = Endpoint(A.addr, identity="web.default.serviceaccount.identity.lightmesh.cluster.local")
+    directory = synced(meshed, B)
+    service = DestinationService(directory, ControllerStats())
+    streams = [FakeStream("10.0.0.1:80"), FakeStream("10.0.0.9:80"), FakeStream("[::ffff:a00:1]:80")]
+    tasks = [asyncio.create_task(service.Get(s)) for s in streams]  # type: ignore[arg-type]
+    await settle()
+    decoded = [[pb.Update.FromString(m.data) for m in s.sent] for s in streams]
+    assert decoded[0] == [update_message(Add((meshed,)), None)]
+    assert decoded[0][0].add.addrs[0].tls_identity.dns_like_identity.name == meshed.identity
+    assert decoded[1] == [update_message(NoEndpoints(exists=False), None)]  # no service lists it
+    assert decoded[2] == [update_message(NoEndpoints(exists=False), None)]
+    directory.set_service(KEY, svc(B))  # the pod is gone
+    await settle()
+    assert pb.Update.FromString(streams[0].sent[-1].data) == update_message(NoEndpoints(exists=False), None)
+    assert len(streams[1].sent) == 1  # not told about others' changes
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def test_get_is_declared_with_encoded_updates_which_grpclib_sends_as_they_are() -> None:
