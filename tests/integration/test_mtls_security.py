@@ -88,6 +88,27 @@ def test_expired_or_not_yet_valid_client_certificates_are_refused(
     assert alert in str(info.value).lower().replace("_", " ")
 
 
+def test_opaque_tcp_from_a_peer_proxy_needs_a_transport_header(
+    mesh: tuple[Mesh, ProxyProcess], tmp_path: Path
+) -> None:
+    """ALPN lightmesh.opaque: the header names the app's port (here the forward address wins), the rest is
+    relayed as bytes, so the app answers the HTTP request it carried; a stream without one is closed."""
+    running, server = mesh
+    now = dt.datetime.now(dt.UTC)
+    chain, key = _write(
+        tmp_path, *leaf(running.dir, CLIENT, now - dt.timedelta(minutes=1), now + dt.timedelta(hours=1))
+    )
+    args = (server.inbound, WEB, running.anchors, chain, key, "lightmesh.opaque")
+    response = tls_request(*args, preamble=b"LMT1 8080\n")
+    assert response.startswith(b"HTTP/1.1 200")
+    assert CLIENT.encode() not in response  # relayed as bytes: no lightmesh-client-id added
+    try:
+        refused = tls_request(*args)  # "GET /echo ..." is not a transport header
+    except (ConnectionResetError, ssl.SSLError):
+        refused = b""  # aborted: a reset may arrive before or instead of the end of the stream
+    assert refused == b""
+
+
 def test_tls_for_another_name_is_relayed_untouched(mesh: tuple[Mesh, ProxyProcess]) -> None:
     """TLS the proxy is not the server for goes to the application as opaque bytes."""
     running, server = mesh

@@ -38,7 +38,7 @@ services:
     command: {PY} -m lightmesh.demo.sample_app --port {{port}}
   - name: echo
     namespace: shop
-    port: 7000
+    port: 6379
     command: {PY} -m lightmesh.demo.sample_app --tcp-echo --port {{port}}
 """
 CALL = (
@@ -96,7 +96,7 @@ def test_pods_call_services_by_name_through_their_sidecars_and_everything_is_rem
         )
         assert served >= 1  # the caller's sidecar routed by name to a pod, over mTLS
 
-        # opaque TCP to a meshed pod's address: the sidecars carry it over mTLS
+        # opaque TCP to a meshed pod's address, on an opaque port: the sidecars carry it over mTLS
         echo = up.instances("echo")[0]
         host, port = echo["address"].rsplit(":", 1)
         call = subprocess.run(

@@ -111,22 +111,31 @@ def leaf(
 
 
 def tls_request(
-    addr: str, server_name: str, anchors: Path, chain: Path | None = None, key: Path | None = None
+    addr: str,
+    server_name: str,
+    anchors: Path,
+    chain: Path | None = None,
+    key: Path | None = None,
+    alpn: str | None = None,
+    preamble: bytes = b"",
 ) -> bytes:
     """One HTTP/1.1 GET over TLS 1.3 to ``addr`` with SNI ``server_name``, as a meshed peer would
-    send it (optionally with a client certificate); the raw response bytes, or ``ssl.SSLError``."""
+    send it (optionally with a client certificate, an ALPN protocol and bytes sent before the
+    request); the raw response bytes, or ``ssl.SSLError``."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.check_hostname = False
     ctx.load_verify_locations(cafile=str(anchors))
     if chain is not None:
         ctx.load_cert_chain(str(chain), str(key))
+    if alpn is not None:
+        ctx.set_alpn_protocols([alpn])
     host, port = addr.rsplit(":", 1)
     with (
         socket.create_connection((host, int(port)), timeout=10) as raw,
         ctx.wrap_socket(raw, server_hostname=server_name) as tls,
     ):
-        tls.sendall(b"GET /echo HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+        tls.sendall(preamble + b"GET /echo HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
         data = b""
         while chunk := tls.recv(65536):
             data += chunk

@@ -5,7 +5,9 @@ Pure functions, no I/O: endpoint updates (:mod:`lightmesh.controller.endpoints`)
 its ``DestinationProfile`` (conditions with several keys become an ``all``). Addresses are
 sent as linkerd sends them: IPv4 as a big-endian ``fixed32``, IPv6 as two big-endian
 ``fixed64`` halves. :class:`EncodedUpdate` is an ``Update`` serialized once, for every
-stream that sends it.
+stream that sends it. A meshed endpoint (one with an identity) also gets the
+``opaque_transport`` hint: its proxy takes opaque TCP on the mesh's inbound port
+(:data:`PROXY_INBOUND_PORT`, where injection and ``lightmesh up --netns`` put it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from lightmesh.controller.profiles import (
 from lightmesh.core.durations import parse_duration
 from lightmesh.core.names import ServiceName
 
+PROXY_INBOUND_PORT = 4143  # meshed pods' proxies listen here (Linkerd's default too)
+
 
 def weighted_addr(endpoint: Endpoint) -> pb.WeightedAddr:
     msg = pb.WeightedAddr(
@@ -33,6 +37,7 @@ def weighted_addr(endpoint: Endpoint) -> pb.WeightedAddr:
     )
     if endpoint.identity is not None:
         msg.tls_identity.dns_like_identity.name = endpoint.identity
+        msg.protocol_hint.opaque_transport.inbound_port = PROXY_INBOUND_PORT
     if endpoint.protocol == "h2":
         msg.protocol_hint.h2.SetInParent()
     elif endpoint.protocol == "opaque":

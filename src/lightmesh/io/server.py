@@ -14,9 +14,12 @@ identity): a TLS ClientHello is buffered until complete (``protocol.tlshello``);
 its SNI is this proxy's own identity the connection is terminated here with mutual
 TLS (:class:`~lightmesh.io.tls.TlsConnection`, client certificate required) and the
 plaintext is detected again by a new :class:`Detect` whose connection facts carry
-``tls`` and the client's identity (ALPN ``lightmesh.opaque`` goes straight to the TCP
-forwarder). TLS for any other name, or that is not a well-formed ClientHello, is
-relayed as opaque TCP. Before the proxy has a certificate, mesh TLS is refused.
+``tls`` and the client's identity. With ALPN ``lightmesh.opaque`` the plaintext starts
+with a transport header (:mod:`lightmesh.protocol.transport`) naming the port the peer's
+application connected to; the rest goes to the TCP forwarder as a connection to that
+port (a stream without a valid header is closed). TLS for any other name, or that is not
+a well-formed ClientHello, is relayed as opaque TCP. Before the proxy has a certificate,
+mesh TLS is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from lightmesh.io.tlsconfig import ALPN_OPAQUE
 from lightmesh.protocol.detect import Protocol, detect
 from lightmesh.protocol.messages import ConnInfo
 from lightmesh.protocol.tlshello import NotClientHello, parse_client_hello
+from lightmesh.protocol.transport import BadTransportHeader, parse_header
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +100,14 @@ class Detect(asyncio.Protocol):
         self.deadline: float | None = None
         self.started = started
         self.done = False
+        self.opaque_transport = False  # mesh TLS with ALPN lightmesh.opaque: a transport header comes first
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         ctx = self.listener.ctx
         if self.conn is not None:
-            if transport.get_extra_info("ssl_object").selected_alpn_protocol() == ALPN_OPAQUE:
-                self._handoff(Protocol.OPAQUE)
-                return
+            alpn = transport.get_extra_info("ssl_object").selected_alpn_protocol()
+            self.opaque_transport = alpn == ALPN_OPAQUE
             self.deadline = ctx.loop.time() + self.listener.detect_timeout
             ctx.sweeper.add(self)
             return
@@ -124,6 +128,9 @@ class Detect(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if self.opaque_transport:
+            self._transport_header()
+            return
         found = detect(self.buffer)
         if found is Protocol.TLS and self.listener.mesh is not None and not self.conn.tls:  # type: ignore[union-attr]
             self._mesh_tls(self.listener.mesh)
@@ -131,6 +138,9 @@ class Detect(asyncio.Protocol):
             self._handoff(found)
 
     def eof_received(self) -> bool:
+        if self.opaque_transport:
+            self._refuse("the peer closed before its transport header")
+            return False
         self._handoff(Protocol.OPAQUE)  # a half-closed client: relay what it sent
         return True
 
@@ -143,8 +153,31 @@ class Detect(asyncio.Protocol):
             ctx.stats.close(elapsed, len(self.buffer), 0, "failure" if exc else "success")
 
     def expire(self) -> None:
+        if self.opaque_transport:
+            self._refuse("no transport header in time")
+            return
         log.debug("protocol detection timed out for %s; continuing as TCP", self.conn and self.conn.peer)
         self._handoff(Protocol.OPAQUE)
+
+    def _transport_header(self) -> None:
+        """Opaque TCP from a peer proxy: learn the target port, then relay the rest there."""
+        try:
+            parsed = parse_header(self.buffer)
+        except BadTransportHeader as exc:
+            self._refuse(str(exc))
+            return
+        if parsed is not None:
+            port, self.buffer = parsed
+            conn = self.conn
+            assert conn is not None
+            local = conn.local
+            self.conn = ConnInfo(conn.direction, conn.peer, local, (local[0], port), True, conn.peer_id)
+            self._handoff(Protocol.OPAQUE)
+
+    def _refuse(self, why: str) -> None:
+        log.info("closing mesh TCP connection from %s: %s", self.conn and self.conn.peer, why)
+        if self.transport is not None:
+            self.transport.abort()
 
     def _mesh_tls(self, mesh: MeshServer) -> None:
         try:

@@ -48,6 +48,7 @@ class Endpoint:
     identity: str | None = None
     h2: bool = False
     opaque: bool = False
+    inbound_port: int | None = None  # where its proxy takes opaque TCP over mTLS (proxy/tcp.py)
 
 
 def endpoint(weighted: pb.WeightedAddr, shared: dict[str, str]) -> Endpoint:
@@ -62,6 +63,7 @@ def endpoint(weighted: pb.WeightedAddr, shared: dict[str, str]) -> Endpoint:
         identity,
         hint.HasField("h2"),
         hint.HasField("opaque"),
+        hint.opaque_transport.inbound_port or None,
     )
 
 

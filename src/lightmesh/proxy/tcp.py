@@ -6,14 +6,15 @@ Active relays are tracked so a graceful shutdown can wait for them.
 
 On the outbound side, with a controller and an identity of its own, the forwarder asks
 :class:`MeshTargets` whether the original destination is a meshed pod: the controller
-answers an ``ip:port`` lookup with that endpoint and its identity. A meshed target is
-dialled with mutual TLS (ALPN ``lightmesh.opaque``) and must prove that identity; its
-proxy detects the ClientHello, terminates TLS and relays the plaintext to its
-application. Not for ports where the peer's proxy skips detection (the opaque port list,
-or an endpoint the controller marks opaque): for a server-speaks-first protocol it
-relays at once, so it would hand the ClientHello to the application. Those, targets
-that are not meshed pods (e.g. a service's virtual IP), and connections the controller
-does not answer for within the connect timeout are relayed as they were sent.
+answers an ``ip:port`` lookup with that endpoint, its identity and the port its proxy
+takes opaque TCP on (the ``opaque_transport`` hint). A meshed target is dialled there
+with mutual TLS (ALPN ``lightmesh.opaque``), must prove that identity, and is sent a
+transport header naming the port the application connected to
+(:mod:`lightmesh.protocol.transport`); its proxy relays the plaintext to its application
+at that port. Without the hint the pod is dialled at the original port, except where its
+proxy would relay without detecting (the opaque port list, an endpoint marked opaque).
+Targets that are not meshed pods (e.g. a service's virtual IP) and connections the
+controller does not answer for within the connect timeout are relayed as they were sent.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr
@@ -33,6 +35,7 @@ from lightmesh.io.tcp import Pipe, join
 from lightmesh.io.tlsconfig import ALPN_OPAQUE
 from lightmesh.protocol.detect import Protocol
 from lightmesh.protocol.messages import ConnInfo
+from lightmesh.protocol.transport import encode_header
 
 if TYPE_CHECKING:
     from lightmesh.proxy.discovery import DestinationClient, Watch
@@ -41,6 +44,15 @@ log = logging.getLogger(__name__)
 
 TargetFn = Callable[[ConnInfo], SocketAddr | None]
 MAX_WATCHES = 1024  # original destinations followed at once; the least recently used is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class MeshRoute:
+    """A connection to a meshed pod: dial ``addr`` with ``tls``, send ``header`` first."""
+
+    addr: SocketAddr
+    tls: ClientTls
+    header: bytes
 
 
 class MeshTargets:
@@ -59,10 +71,8 @@ class MeshTargets:
         self.opaque_ports = opaque_ports
         self.watches: OrderedDict[SocketAddr, Watch] = OrderedDict()
 
-    async def client_tls(self, addr: SocketAddr) -> ClientTls | None:
-        """Mutual TLS for a connection to ``addr``, or ``None`` to relay it as sent."""
-        if addr.port in self.opaque_ports:
-            return None
+    async def route(self, addr: SocketAddr) -> MeshRoute | None:
+        """How to reach ``addr`` over the mesh, or ``None`` to relay the connection as sent."""
         watch = self._watch(addr)
         if not watch.answered.is_set():
             try:
@@ -76,9 +86,16 @@ class MeshTargets:
                 )
                 return None
         endpoint = watch.endpoints.get(addr)
-        if endpoint is None or endpoint.identity is None or endpoint.opaque:
+        if endpoint is None or endpoint.identity is None:
             return None
-        return self.tls_source.client_tls(endpoint.identity, ALPN_OPAQUE)
+        if endpoint.inbound_port is not None:
+            dial = SocketAddr(addr.host, endpoint.inbound_port)
+        elif addr.port in self.opaque_ports or endpoint.opaque:
+            return None  # its proxy relays this port without detecting: it would not see the ClientHello
+        else:
+            dial = addr
+        tls = self.tls_source.client_tls(endpoint.identity, ALPN_OPAQUE)
+        return MeshRoute(dial, tls, encode_header(addr.port))
 
     def _watch(self, addr: SocketAddr) -> Watch:
         watch = self.watches.get(addr)
@@ -128,9 +145,14 @@ class TcpForwarder:
             target = self.target(conn)
             if target is None:
                 raise UpstreamError("no original destination (the connection was not redirected)")
-            tls = await self.mesh.client_tls(target) if self.mesh is not None else None
-            stats = self.dst if tls is None else self.dst_tls
-            _, up = await open_connection(target, lambda: Pipe(stats), self.connect_timeout, tls)
+            route = await self.mesh.route(target) if self.mesh is not None else None
+            if route is None:
+                _, up = await open_connection(target, lambda: Pipe(self.dst), self.connect_timeout)
+            else:
+                _, up = await open_connection(
+                    route.addr, lambda: Pipe(self.dst_tls), self.connect_timeout, route.tls
+                )
+                up.send(route.header)
         except ProxyError as exc:
             log.info("cannot forward %s connection from %s: %s", protocol.value, conn.peer, exc.reason)
             down.failed = True

@@ -1,7 +1,9 @@
 """Which original destinations the outbound TCP forwarder reaches over mTLS, in virtual time (looptime).
 
-``MeshTargets`` asks discovery about the ``ip:port`` a connection was redirected to; only a meshed pod
-(an endpoint with an identity) on a port where its proxy detects protocols gets mutual TLS.
+``MeshTargets`` asks discovery about the ``ip:port`` a connection was redirected to; a meshed pod (an
+endpoint with an identity) is dialled with mutual TLS at its proxy's inbound port (the discovery hint)
+with a transport header naming the original port; without the hint, at the original port unless its
+proxy would relay that port without detecting.
 """
 
 from __future__ import annotations
@@ -65,27 +67,35 @@ def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
         runner.run(test())
 
 
-def test_a_meshed_pod_is_reached_with_its_identity_and_the_opaque_alpn() -> None:
+def test_a_meshed_pod_is_dialled_at_its_proxys_inbound_port_with_its_identity_and_a_header() -> None:
     async def body() -> None:
-        mesh = targets({POD: Endpoint(POD, identity=ID)})
-        tls = await mesh.client_tls(POD)
-        assert tls is not None and tls.server_name == f"{ID}/lightmesh.opaque"
-        assert cast(FakeDiscovery, mesh.discovery).asked == ["10.0.0.5:7000"]
-        await mesh.client_tls(POD)
-        assert len(cast(FakeDiscovery, mesh.discovery).asked) == 1  # one watch per address
+        for opaque in (frozenset(), frozenset({7000})):  # opaque ports too: the inbound port detects
+            mesh = targets({POD: Endpoint(POD, identity=ID, opaque=True, inbound_port=4143)}, opaque)
+            route = await mesh.route(POD)
+            assert route is not None and route.addr == SocketAddr("10.0.0.5", 4143)
+            assert route.tls.server_name == f"{ID}/lightmesh.opaque" and route.header == b"LMT1 7000\n"
+            assert cast(FakeDiscovery, mesh.discovery).asked == ["10.0.0.5:7000"]
+            await mesh.route(POD)
+            assert len(cast(FakeDiscovery, mesh.discovery).asked) == 1  # one watch per address
+
+    run(body)
+
+
+def test_without_the_hint_a_pod_is_dialled_at_the_original_port_where_its_proxy_detects() -> None:
+    async def body() -> None:
+        route = await targets({POD: Endpoint(POD, identity=ID)}).route(POD)
+        assert route is not None and route.addr == POD and route.header == b"LMT1 7000\n"
+        opaque = {POD: Endpoint(POD, identity=ID, opaque=True)}
+        assert await targets(opaque).route(POD) is None  # its proxy relays without detecting
+        assert await targets({POD: Endpoint(POD, identity=ID)}, frozenset({7000})).route(POD) is None
 
     run(body)
 
 
 def test_addresses_that_are_not_meshed_pods_are_relayed_as_sent() -> None:
     async def body() -> None:
-        assert await targets({}).client_tls(POD) is None  # no service lists it
-        assert await targets({POD: Endpoint(POD)}).client_tls(POD) is None  # no identity
-        opaque = {POD: Endpoint(POD, identity=ID, opaque=True)}
-        assert await targets(opaque).client_tls(POD) is None  # its proxy relays without detecting
-        mesh = targets({POD: Endpoint(POD, identity=ID)}, opaque=frozenset({7000}))
-        assert await mesh.client_tls(POD) is None  # an opaque port: not even asked
-        assert cast(FakeDiscovery, mesh.discovery).asked == []
+        assert await targets({}).route(POD) is None  # no service lists it
+        assert await targets({POD: Endpoint(POD, inbound_port=4143)}).route(POD) is None  # no identity
 
     run(body)
 
@@ -94,7 +104,7 @@ def test_a_silent_controller_delays_the_connection_by_the_timeout_then_it_is_rel
     async def body() -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        assert await targets(None).client_tls(POD) is None
+        assert await targets(None).route(POD) is None
         assert loop.time() - start == 1.0
 
     run(body)
@@ -104,7 +114,7 @@ def test_the_least_recently_used_watch_is_closed_beyond_the_limit() -> None:
     async def body() -> None:
         mesh = targets({})
         for i in range(MAX_WATCHES + 1):
-            await mesh.client_tls(SocketAddr("10.1.0.1", 1000 + i))
+            await mesh.route(SocketAddr("10.1.0.1", 1000 + i))
         watches = cast(FakeDiscovery, mesh.discovery).watches
         assert len(mesh.watches) == MAX_WATCHES
         assert watches[0].closed and not any(w.closed for w in watches[1:])

@@ -85,18 +85,25 @@ class TlsIdentity(_message.Message):
     def __init__(self, dns_like_identity: _Optional[_Union[TlsIdentity.DnsLikeIdentity, _Mapping]] = ...) -> None: ...
 
 class ProtocolHint(_message.Message):
-    __slots__ = ("h2", "opaque")
+    __slots__ = ("h2", "opaque", "opaque_transport")
     class H2(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
     class Opaque(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
+    class OpaqueTransport(_message.Message):
+        __slots__ = ("inbound_port",)
+        INBOUND_PORT_FIELD_NUMBER: _ClassVar[int]
+        inbound_port: int
+        def __init__(self, inbound_port: _Optional[int] = ...) -> None: ...
     H2_FIELD_NUMBER: _ClassVar[int]
     OPAQUE_FIELD_NUMBER: _ClassVar[int]
+    OPAQUE_TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     h2: ProtocolHint.H2
     opaque: ProtocolHint.Opaque
-    def __init__(self, h2: _Optional[_Union[ProtocolHint.H2, _Mapping]] = ..., opaque: _Optional[_Union[ProtocolHint.Opaque, _Mapping]] = ...) -> None: ...
+    opaque_transport: ProtocolHint.OpaqueTransport
+    def __init__(self, h2: _Optional[_Union[ProtocolHint.H2, _Mapping]] = ..., opaque: _Optional[_Union[ProtocolHint.Opaque, _Mapping]] = ..., opaque_transport: _Optional[_Union[ProtocolHint.OpaqueTransport, _Mapping]] = ...) -> None: ...
 
 class NoEndpoints(_message.Message):
     __slots__ = ("exists",)
