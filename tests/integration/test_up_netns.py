@@ -96,17 +96,19 @@ def test_pods_call_services_by_name_through_their_sidecars_and_everything_is_rem
         )
         assert served >= 1  # the caller's sidecar routed by name to a pod, over mTLS
 
-        # opaque TCP to a meshed pod's address, on an opaque port: the sidecars carry it over mTLS
+        # opaque TCP on an opaque port, to a pod's address and to the service's name (its virtual IP):
+        # the sidecars carry both over mTLS
         echo = up.instances("echo")[0]
         host, port = echo["address"].rsplit(":", 1)
-        call = subprocess.run(
-            ["ip", "netns", "exec", pod, PY, "-c", ECHO_CALL.format(host=host, port=port)],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        assert call.stdout == "ping\n", call.stderr
+        for target in (host, "echo"):
+            call = subprocess.run(
+                ["ip", "netns", "exec", pod, PY, "-c", ECHO_CALL.format(host=target, port=port)],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert call.stdout == "ping\n", call.stderr
         mtls = {"direction": "outbound", "peer": "dst", "tls": "true"}
-        assert metric(caller["admin_addr"], "tcp_open_total", **mtls) == 1
-        assert metric(echo["admin_addr"], "tcp_open_total", direction="inbound", peer="dst") == 1
+        assert metric(caller["admin_addr"], "tcp_open_total", **mtls) == 2
+        assert metric(echo["admin_addr"], "tcp_open_total", direction="inbound", peer="dst") == 2
 
         nat = sh("ip", "netns", "exec", pod, "iptables", "-t", "nat", "-S")
         assert "-A PREROUTING -m comment --comment" in nat and "-j PROXY_INIT_REDIRECT" in nat

@@ -19,11 +19,12 @@ going through a queue of diffs. Until the first sync, :attr:`~Directory.synced` 
 and ``catch_up`` answers nothing rather than "no endpoints" for a service the source has
 not listed yet.
 
-A key may also be an endpoint address (``str(SocketAddr)``, e.g. ``10.0.0.5:6379``): what a
-proxy asks for a connection redirected to a pod IP. The directory indexes every endpoint
-by address, and such a key's state is a one-endpoint :class:`Service` (the service listing
-that address; the first by key when several do), or ``None`` when no service lists it. A
-change to a service also changes the address keys of the endpoints it gained, lost or
+A key may also be an address (``str(SocketAddr)``, e.g. ``10.0.0.5:6379``): what a proxy
+asks for a connection redirected to an IP. A service's virtual address (a cluster IP at
+its port) is the service itself. Any other address is looked up among the endpoints: a
+one-endpoint :class:`Service` (the service listing that address; the first by key when
+several do), or ``None`` when no service lists it. A change to a service also changes
+its virtual addresses' keys and the address keys of the endpoints it gained, lost or
 changed.
 """
 
@@ -80,6 +81,7 @@ class Directory:
     def __init__(self) -> None:
         self._services: dict[str, Service] = {}
         self._owners: dict[str, dict[str, SocketAddr]] = {}  # address key -> service keys listing it
+        self._virtual: dict[str, str] = {}  # a cluster IP's address key -> its service's key
         self._feeds: dict[str, _Feed] = {}
         self._version = 0  # the last version given to any feed
         self.synced = False
@@ -89,6 +91,8 @@ class Directory:
         service = self._services.get(key)
         if service is not None:
             return service
+        if (virtual := self._virtual.get(key)) is not None:
+            return self._services[virtual]
         owners = self._owners.get(key)
         if not owners:
             return None
@@ -158,9 +162,9 @@ class Directory:
 
     def _reindex(self, key: str, before: Service | None, after: Service | None) -> list[str]:
         """Move service ``key``'s endpoints in the address index; return the address keys it changed."""
+        changed = [*self._move_virtual(key, before, after)]
         old = before.endpoints if before is not None else {}
         new = after.endpoints if after is not None else {}
-        changed = []
         for addr in old.keys() - new.keys():
             akey = str(addr)
             owners = self._owners[akey]
@@ -174,6 +178,22 @@ class Directory:
                 self._owners.setdefault(akey, {})[key] = addr
                 changed.append(akey)
         return changed
+
+    def _move_virtual(self, key: str, before: Service | None, after: Service | None) -> list[str]:
+        """Point service ``key``'s virtual addresses at it; return their keys (old and new)."""
+        keys = []
+        if before is not None:
+            for ip in before.cluster_ips:
+                vkey = str(SocketAddr(ip, before.name.port))
+                if self._virtual.get(vkey) == key:
+                    del self._virtual[vkey]
+                keys.append(vkey)
+        if after is not None:
+            for ip in after.cluster_ips:
+                vkey = str(SocketAddr(ip, after.name.port))
+                self._virtual[vkey] = key
+                keys.append(vkey)
+        return keys
 
     def mark_synced(self) -> None:
         if not self.synced:

@@ -43,10 +43,14 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """A service that exists, with its current endpoints (possibly none)."""
+    """A service that exists, with its current endpoints (possibly none).
+
+    ``cluster_ips`` are its virtual IPs (Kubernetes ``clusterIPs``, ``lightmesh up --netns``'s
+    service addresses): a connection to one at the service's port is a connection to it."""
 
     name: ServiceName
     endpoints: Mapping[SocketAddr, Endpoint] = field(default_factory=dict)
+    cluster_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,5 +141,5 @@ def service_entries(
                     addr = SocketAddr(address.ip, target)
                     if address.ready and addr not in endpoints:
                         endpoints[addr] = _endpoint(addr, address, pods, protocol)
-        entries[str(name)] = Service(name, endpoints)
+        entries[str(name)] = Service(name, endpoints, service.cluster_ips)
     return entries

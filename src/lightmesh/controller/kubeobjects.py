@@ -36,6 +36,7 @@ class KubeService:
     namespace: str
     name: str
     ports: tuple[ServicePort, ...]  # TCP ports only
+    cluster_ips: tuple[str, ...] = ()  # none for a headless service
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,9 @@ def parse_service(obj: Mapping[str, Any]) -> KubeService | None:
         if not isinstance(target, int | str) or isinstance(target, bool):
             target = None
         ports.append(ServicePort(get_str(p, "name") or "", port, target, get_str(p, "appProtocol")))
-    return KubeService(key[0], key[1], tuple(ports))
+    ips = [get_str(spec, "clusterIP"), *(ip for ip in get_list(spec, "clusterIPs") if isinstance(ip, str))]
+    cluster_ips = tuple(dict.fromkeys(ip for ip in map(_ip, ips) if ip is not None))  # "None": headless
+    return KubeService(key[0], key[1], tuple(ports), cluster_ips)
 
 
 def _ip(text: str | None) -> str | None:

@@ -5,6 +5,7 @@ services:
   - name: web                 # a Kubernetes name (DNS-1123 label)
     namespace: default
     port: 80                  # the service port clients ask for
+    clusterIP: 10.96.0.10     # optional: its virtual IP (connections to it at the port mean it)
     endpoints:
       - address: 10.0.0.5:8080          # IP literal and port ([fd00::5]:8080 for IPv6)
         labels: {pod: web-1}            # optional: metric labels for this endpoint
@@ -39,7 +40,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lightmesh.controller.endpoints import DEFAULT_WEIGHT, Endpoint, Service
 from lightmesh.controller.profiles import ProfileBody, ProfileSpec, check_profiles
-from lightmesh.controller.registryfast import check_label_name, fast_services, load, normalize_address
+from lightmesh.controller.registryfast import (
+    check_label_name,
+    fast_services,
+    load,
+    normalize_address,
+    normalize_ip,
+)
 from lightmesh.controller.yamldoc import Loc, Problem, YamlDocument
 from lightmesh.core.addr import SocketAddr, check_hostname, split_host_port
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, check_label, check_port
@@ -88,7 +95,13 @@ class ServiceSpec(_Model):
     name: str
     namespace: str
     port: int
+    clusterIP: str | None = None  # noqa: N815 - the registry's (and Kubernetes') spelling
     endpoints: list[EndpointSpec] = []
+
+    @field_validator("clusterIP")
+    @classmethod
+    def _cluster_ip(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_ip(value)
 
     @field_validator("name")
     @classmethod
@@ -145,7 +158,8 @@ def _to_service(svc: ServiceSpec, cluster_domain: str) -> Service:
         addr = SocketAddr(host, port)
         labels = tuple(sorted(ep.labels.items()))
         endpoints[addr] = Endpoint(addr, ep.weight, labels, ep.identity, ep.protocol)
-    return Service(ServiceName(svc.name, svc.namespace, svc.port, cluster_domain), endpoints)
+    cluster_ips = (svc.clusterIP,) if svc.clusterIP is not None else ()
+    return Service(ServiceName(svc.name, svc.namespace, svc.port, cluster_domain), endpoints, cluster_ips)
 
 
 def parse_registry(

@@ -11,8 +11,8 @@ slow path, which decides and reports every problem with its line. So this module
 never accept what the slow path refuses; refusing what it accepts only costs time. The
 unit tests check both with random registries (``test_registry_fast.py``).
 
-:func:`normalize_address` and :func:`check_label_name` are shared with the pydantic
-validators, so both paths apply the same rules.
+:func:`normalize_address`, :func:`normalize_ip` and :func:`check_label_name` are shared
+with the pydantic validators, so both paths apply the same rules.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANONICAL_IPV4 = re.compile(rf"((?:{_OCTET}\.){{3}}{_OCTET}):([1-9][0-9]{{0,4}})")  # as normalized
 _TOP_KEYS = frozenset({"services", "profiles"})  # profiles: see registry.parse_profiles
-_SERVICE_KEYS = frozenset({"name", "namespace", "port", "endpoints"})
+_SERVICE_KEYS = frozenset({"name", "namespace", "port", "clusterIP", "endpoints"})
 _ENDPOINT_KEYS = frozenset({"address", "labels", "identity", "protocol", "weight"})
 _PROTOCOLS: dict[str, ProtocolHint] = {"h2": "h2", "opaque": "opaque"}
 _MAX_WEIGHT = 2**32 - 1
@@ -50,6 +50,14 @@ def normalize_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address and port (10.0.0.5:8080, [fd00::5]:8080)")
     check_port(port)
     return str(SocketAddr(str(ipaddress.ip_address(host)), port))
+
+
+def normalize_ip(value: str) -> str:
+    """An IP address in canonical form; raises ``ValueError`` saying why not."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
 
 
 def check_label_name(name: str) -> None:
@@ -111,6 +119,9 @@ def to_service(raw: Any, cluster_domain: str) -> Service:
     check_label("service name", name)
     check_label("namespace", namespace)
     check_port(port)
+    cluster_ip = raw.get("clusterIP")
+    if cluster_ip is not None and type(cluster_ip) is not str:
+        raise Doubt("clusterIP")
     items = raw.get("endpoints", [])
     if type(items) is not list:
         raise Doubt("endpoints")
@@ -120,7 +131,8 @@ def to_service(raw: Any, cluster_domain: str) -> Service:
         if endpoint.addr in endpoints:
             raise Doubt("an address listed twice")
         endpoints[endpoint.addr] = endpoint
-    return Service(ServiceName(name, namespace, port, cluster_domain), endpoints)
+    cluster_ips = (normalize_ip(cluster_ip),) if cluster_ip is not None else ()
+    return Service(ServiceName(name, namespace, port, cluster_domain), endpoints, cluster_ips)
 
 
 def _endpoint(raw: Any) -> Endpoint:

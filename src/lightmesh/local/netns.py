@@ -232,6 +232,9 @@ class NetnsNetwork(Network):
 
     # -- services ----------------------------------------------------------------------------------
 
+    def service_ip(self, key: str) -> str | None:
+        return self._vip(key)
+
     def _vip(self, key: str) -> str:
         if key not in self.vips:
             self.vips[key] = str(self.vip_net.network_address + 1 + len(self.vips))

@@ -41,6 +41,10 @@ class Network:
     async def services_changed(self, spec: MeshSpec, ready: dict[str, list[Instance]]) -> None:
         """The set of ready instances changed (service addresses follow it with --netns)."""
 
+    def service_ip(self, key: str) -> str | None:
+        """The service's virtual IP (``--netns``), which the registry gives as its ``clusterIP``."""
+        return None
+
     async def teardown(self) -> None:
         """Remove everything :meth:`setup` and :meth:`add_pod` created."""
 

@@ -12,6 +12,7 @@ so it never reads half a file. Route profiles from the mesh file go through
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,11 @@ def profiles_section(spec: MeshSpec) -> dict[str, Any]:
     return {"profiles": list(spec.profiles)} if spec.profiles else {}
 
 
-def registry_data(spec: MeshSpec, endpoints: dict[str, list[EndpointEntry]]) -> dict[str, Any]:
-    """The registry document: every service of ``spec`` with its ready ``endpoints`` (by key)."""
+def registry_data(
+    spec: MeshSpec, endpoints: dict[str, list[EndpointEntry]], cluster_ips: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The registry document: every service of ``spec`` with its ready ``endpoints`` and its
+    virtual IP, if it has one (``cluster_ips``; both by service key)."""
     services = []
     for svc in spec.services:
         entries = [
@@ -52,14 +56,17 @@ def registry_data(spec: MeshSpec, endpoints: dict[str, list[EndpointEntry]]) -> 
             }
             for ep in sorted(endpoints.get(svc.key, []), key=lambda e: e.pod)
         ]
-        services.append(
-            {"name": svc.name, "namespace": svc.namespace, "port": svc.port, "endpoints": entries}
-        )
+        service: dict[str, Any] = {"name": svc.name, "namespace": svc.namespace, "port": svc.port}
+        if cluster_ips and (ip := cluster_ips.get(svc.key)) is not None:
+            service["clusterIP"] = ip
+        services.append({**service, "endpoints": entries})
     return {"services": services, **profiles_section(spec)}
 
 
-def registry_text(spec: MeshSpec, endpoints: dict[str, list[EndpointEntry]]) -> str:
-    data = registry_data(spec, endpoints)
+def registry_text(
+    spec: MeshSpec, endpoints: dict[str, list[EndpointEntry]], cluster_ips: Mapping[str, str] | None = None
+) -> str:
+    data = registry_data(spec, endpoints, cluster_ips)
     text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     return "# written by lightmesh up; edit the mesh file instead\n" + text
 

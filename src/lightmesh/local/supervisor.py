@@ -334,7 +334,8 @@ class Up:
             endpoints = {
                 key: [EndpointEntry(i.address, i.pod) for i in instances] for key, instances in ready.items()
             }
-            self._registry_written = write_atomically(self.registry, registry_text(self.spec, endpoints))
+            ips = {svc.key: ip for svc in self.spec.services if (ip := self.network.service_ip(svc.key))}
+            self._registry_written = write_atomically(self.registry, registry_text(self.spec, endpoints, ips))
             try:
                 await self.network.services_changed(self.spec, ready)
             except (RuntimeError, OSError) as exc:

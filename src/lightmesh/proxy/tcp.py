@@ -5,22 +5,24 @@ to the target the other, and bytes already read during detection are sent first.
 Active relays are tracked so a graceful shutdown can wait for them.
 
 On the outbound side, with a controller and an identity of its own, the forwarder asks
-:class:`MeshTargets` whether the original destination is a meshed pod: the controller
-answers an ``ip:port`` lookup with that endpoint, its identity and the port its proxy
-takes opaque TCP on (the ``opaque_transport`` hint). A meshed target is dialled there
-with mutual TLS (ALPN ``lightmesh.opaque``), must prove that identity, and is sent a
-transport header naming the port the application connected to
-(:mod:`lightmesh.protocol.transport`); its proxy relays the plaintext to its application
-at that port. Without the hint the pod is dialled at the original port, except where its
-proxy would relay without detecting (the opaque port list, an endpoint marked opaque).
-Targets that are not meshed pods (e.g. a service's virtual IP) and connections the
-controller does not answer for within the connect timeout are relayed as they were sent.
+:class:`MeshTargets` about the original destination: the controller answers an
+``ip:port`` lookup with the pod at that address, or with every pod of the service whose
+virtual IP it is (then one is picked at random per connection, as kube-proxy would). A
+meshed pod (one with an identity) is dialled with mutual TLS (ALPN ``lightmesh.opaque``)
+at the port its proxy takes opaque TCP on (the ``opaque_transport`` hint), must prove
+that identity, and is sent a transport header naming the pod's application port
+(:mod:`lightmesh.protocol.transport`); its proxy relays the plaintext there. Without the
+hint the pod is dialled at its application port, except where its proxy would relay
+without detecting (the opaque port list, an endpoint marked opaque). Addresses the
+controller does not know, pods without an identity, and connections the controller does
+not answer for within the connect timeout are relayed as they were sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +71,7 @@ class MeshTargets:
         self.tls_source = tls_source
         self.timeout = timeout
         self.opaque_ports = opaque_ports
+        self.rng = random.Random()
         self.watches: OrderedDict[SocketAddr, Watch] = OrderedDict()
 
     async def route(self, addr: SocketAddr) -> MeshRoute | None:
@@ -86,16 +89,19 @@ class MeshTargets:
                 )
                 return None
         endpoint = watch.endpoints.get(addr)
+        if endpoint is None and watch.endpoints:  # a service's virtual IP: one of its pods
+            endpoint = self.rng.choice(list(watch.endpoints.values()))
         if endpoint is None or endpoint.identity is None:
             return None
+        pod = endpoint.addr
         if endpoint.inbound_port is not None:
-            dial = SocketAddr(addr.host, endpoint.inbound_port)
-        elif addr.port in self.opaque_ports or endpoint.opaque:
+            dial = SocketAddr(pod.host, endpoint.inbound_port)
+        elif pod.port in self.opaque_ports or endpoint.opaque:
             return None  # its proxy relays this port without detecting: it would not see the ClientHello
         else:
-            dial = addr
+            dial = pod
         tls = self.tls_source.client_tls(endpoint.identity, ALPN_OPAQUE)
-        return MeshRoute(dial, tls, encode_header(addr.port))
+        return MeshRoute(dial, tls, encode_header(pod.port))
 
     def _watch(self, addr: SocketAddr) -> Watch:
         watch = self.watches.get(addr)

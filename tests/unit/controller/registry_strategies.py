@@ -68,6 +68,9 @@ def services(draw: st.DrawFn) -> dict[str, Any]:
         "port": draw(st.integers(1, 65535)),
     }
     if draw(st.booleans()):
+        ip = draw(st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)))
+        svc["clusterIP"] = draw(st.sampled_from([str(ip), ip.exploded, f" {ip} "]))
+    if draw(st.booleans()):
         svc["endpoints"] = _unique_addresses(draw(st.lists(endpoints(), max_size=4)))
     return svc
 

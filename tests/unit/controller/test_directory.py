@@ -107,3 +107,18 @@ def test_an_address_listed_by_two_services_stays_known_until_both_drop_it() -> N
     assert directory.get("10.0.0.1:80") == svc(WEB, A)
     directory.set_service(str(WEB), svc(WEB))
     assert directory.get("10.0.0.1:80") is None
+
+
+def test_a_cluster_ip_at_the_service_port_is_the_whole_service() -> None:
+    directory = Directory()
+    calls: list[str] = []
+    directory.watch("10.96.0.10:80", lambda: calls.append("vip"))
+    web = Service(WEB, {A.addr: A}, cluster_ips=("10.96.0.10",))
+    directory.replace_all({str(WEB): web})
+    assert directory.get("10.96.0.10:80") is web
+    assert directory.get("10.96.0.10:81") is None  # another port is not the service
+    assert calls == ["vip"]
+    moved = Service(WEB, {A.addr: A}, cluster_ips=("10.96.0.11",))
+    directory.set_service(str(WEB), moved)
+    assert calls == ["vip", "vip"] and directory.get("10.96.0.10:80") is None
+    assert directory.get("10.96.0.11:80") is moved

@@ -161,6 +161,15 @@ def test_services_parse_tcp_ports_and_external_names_are_not_services() -> None:
     assert parse_service({"metadata": meta("web"), "spec": "garbage"}) == KubeService("default", "web", ())
 
 
+def test_a_services_cluster_ips_are_kept_and_a_headless_service_has_none() -> None:
+    spec = {"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10", "FD00::A"], "ports": [HTTP]}
+    svc = parse_service({"metadata": meta("web"), "spec": spec})
+    assert svc is not None and svc.cluster_ips == ("10.96.0.10", "fd00::a")
+    assert service_entries(svc, [], {})[WEB80].cluster_ips == ("10.96.0.10", "fd00::a")
+    headless = parse_service({"metadata": meta("db"), "spec": {"clusterIP": "None", "ports": [HTTP]}})
+    assert headless is not None and headless.cluster_ips == ()
+
+
 def test_core_endpoints_subsets_with_not_ready_addresses() -> None:
     obj = {
         "metadata": meta("web"),

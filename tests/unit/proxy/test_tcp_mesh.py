@@ -92,6 +92,23 @@ def test_without_the_hint_a_pod_is_dialled_at_the_original_port_where_its_proxy_
     run(body)
 
 
+def test_a_services_virtual_ip_is_carried_to_one_of_its_meshed_pods() -> None:
+    async def body() -> None:
+        pods = [SocketAddr("10.0.0.5", 6379), SocketAddr("10.0.0.6", 6379)]
+        mesh = targets({p: Endpoint(p, identity=ID, inbound_port=4143) for p in pods}, frozenset({6379}))
+        mesh.rng.seed(7)
+        dialled = set()
+        for _ in range(20):
+            route = await mesh.route(SocketAddr("10.96.0.10", 6379))
+            assert route is not None and route.header == b"LMT1 6379\n"
+            dialled.add(route.addr)
+        assert dialled == {SocketAddr("10.0.0.5", 4143), SocketAddr("10.0.0.6", 4143)}
+        plain = targets({p: Endpoint(p) for p in pods})
+        assert await plain.route(SocketAddr("10.96.0.10", 6379)) is None  # unmeshed pods: as sent
+
+    run(body)
+
+
 def test_addresses_that_are_not_meshed_pods_are_relayed_as_sent() -> None:
     async def body() -> None:
         assert await targets({}).route(POD) is None  # no service lists it
