@@ -95,7 +95,7 @@ class ServiceSpec(_Model):
     name: str
     namespace: str
     port: int
-    clusterIP: str | None = None  # noqa: N815 - the registry's (and Kubernetes') spelling
+    clusterIP: str | None = None  # the registry's (and Kubernetes') spelling
     endpoints: list[EndpointSpec] = []
 
     @field_validator("clusterIP")
