@@ -78,6 +78,14 @@ def test_the_cluster_domain_is_part_of_the_key() -> None:
     assert list(services) == ["a.b.svc.example.org:1"]
 
 
+def test_a_cluster_ip_is_kept_in_canonical_form_and_must_be_an_ip() -> None:
+    text = "services: [{name: a, namespace: b, port: 1, clusterIP: 'FD00:0::A'}]"
+    assert parse_registry(text)["a.b.svc.cluster.local:1"].cluster_ips == ("fd00::a",)
+    assert problems("services: [{name: a, namespace: b, port: 1, clusterIP: a.b}]\n") == [
+        "mesh-registry.yaml:1: services[0].clusterIP: 'a.b' is not an IP address"
+    ]
+
+
 def test_every_problem_is_reported_with_file_line_and_place() -> None:
     found = problems(
         """\
