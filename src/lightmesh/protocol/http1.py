@@ -277,12 +277,16 @@ class RequestParser:
             authority, path = absolute
             headers = [(b"host", authority), *(f for f in headers if f[0] != b"host")]
         keep_alive: bool = parser.should_keep_alive()
-        if keep_alive and _CONNECTION_FIELDS.isdisjoint(fields):
+        if keep_alive and b"connection" not in fields and b"proxy-connection" not in fields:
             version = b"1.1"  # llhttp keeps a request without them alive only for HTTP/1.1
         else:
             version = _VERSIONS.get(parser.get_http_version()) or b"1.1"  # formats a str: costly
         request = Request(method, path, headers, body, authority, version, keep_alive)
-        if not _REQUEST_FLAGS.isdisjoint(fields) and self._flags(request, fields) and (chunked or length):
+        if (
+            (b"upgrade" in fields or b"expect" in fields)
+            and self._flags(request, fields)
+            and (chunked or length)
+        ):
             if chunked:
                 raise BadRequest("Upgrade: h2c with a chunked request body is not supported")
             self._manual = int(length)  # type: ignore[arg-type]
@@ -308,8 +312,6 @@ class RequestParser:
 
 
 _VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
-_REQUEST_FLAGS = frozenset({b"upgrade", b"expect"})  # fields that need _flags
-_CONNECTION_FIELDS = frozenset({b"connection", b"proxy-connection"})  # llhttp reads both
 
 
 _TOO_LARGE = f"response headers exceed {MAX_HEAD_BYTES // 1024} KiB"
@@ -379,7 +381,7 @@ class ResponseParser:
 
     @property
     def keep_alive(self) -> bool:
-        return bool(self._parser.should_keep_alive())
+        return self._parser.should_keep_alive()
 
     _error: Exception | None = None
 
@@ -406,7 +408,7 @@ class ResponseParser:
         if len(raw) > MAX_HEADERS:
             self._error = UpstreamError(f"response has more than {MAX_HEADERS} header fields")
             raise self._error
-        headers, fields = split_fields(raw, request=False)
+        headers, fields = split_fields(raw, False)
         te = fields.get(b"transfer-encoding")
         length = fields.get(b"content-length")
         self.length = None
@@ -505,10 +507,10 @@ def encode_response_head(
 ) -> bytes:
     """The status line and headers for a client; adds framing and connection fields."""
     status = response.status
-    lines = [
-        b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown")),
-        *map(_JOIN_FIELD, response.headers),
-    ]
+    line = _STATUS_LINES.get((status, response.reason))
+    if line is None:
+        line = b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown"))
+    lines = [line, *map(_JOIN_FIELD, response.headers)]
     if framing is LENGTH:
         lines.append(b"content-length: %d" % response.body.length)  # type: ignore[str-format]
     elif framing is CHUNKED:
@@ -548,3 +550,10 @@ _REASONS: dict[int, bytes] = {
     431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 502: b"Bad Gateway",
     503: b"Service Unavailable", 504: b"Gateway Timeout",
 }  # fmt: skip
+
+# The status lines for the usual reasons (or none given), ready-made.
+_STATUS_LINES = {
+    (status, given): b"HTTP/1.1 %d %s" % (status, reason)
+    for status, reason in _REASONS.items()
+    for given in (b"", reason)
+}
