@@ -340,6 +340,7 @@ class ResponseParser:
         self.framing = NONE
         self.length: int | None = None
         self.in_message = False
+        self.keep_alive = False  # whether the upstream keeps the connection: set as a response ends
 
     def expect(self, method: bytes) -> None:
         self._head_request = method == b"HEAD"
@@ -374,14 +375,10 @@ class ResponseParser:
     def feed_eof(self) -> bool:
         """The upstream closed. Return ``True`` if that ended a close-delimited body."""
         if self.in_message and self.framing is CLOSE:
-            self.in_message = False
+            self.in_message = self.keep_alive = False
             self._handler.on_response_end(None)
             return True
         return not self.in_message
-
-    @property
-    def keep_alive(self) -> bool:
-        return self._parser.should_keep_alive()
 
     _error: Exception | None = None
 
@@ -433,6 +430,7 @@ class ResponseParser:
         self._handler.on_response(response, self.framing)
         if self._head_request:
             self.in_message = False
+            self.keep_alive = self._parser.should_keep_alive()
             self._handler.on_response_end(None)
             self._error = _SkipBody()
             raise self._error
@@ -448,6 +446,7 @@ class ResponseParser:
                 self._error = UpstreamError(_TOO_LARGE)
                 raise self._error
         self.in_message = False
+        self.keep_alive = self._parser.should_keep_alive()
         self._handler.on_response_end(trailers or None)
 
 

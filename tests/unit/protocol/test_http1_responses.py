@@ -168,6 +168,16 @@ def test_keep_alive_at_the_end_of_a_response(data: bytes, keep_alive: bool) -> N
     parser, recorder = response_parser()
     parser.feed(data)
     assert recorder.messages[0].keep_alive_at_end is keep_alive
+    assert parser.keep_alive is keep_alive  # and it stays so after the read
+
+
+def test_a_close_delimited_response_does_not_keep_the_connection() -> None:
+    parser, recorder = response_parser()
+    parser.feed(OK)
+    parser.feed(b"HTTP/1.1 200 OK\r\n\r\npart")
+    assert parser.feed_eof() is True
+    assert recorder.messages[1].complete
+    assert parser.keep_alive is False
 
 
 @pytest.mark.parametrize(
