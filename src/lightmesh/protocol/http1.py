@@ -18,6 +18,7 @@ Parsers call a handler object; they never touch sockets or clocks.
 from __future__ import annotations
 
 import enum
+from itertools import chain
 from operator import itemgetter
 from typing import Protocol
 
@@ -139,6 +140,11 @@ def split_absolute(target: bytes) -> tuple[bytes, bytes] | None:
     return authority, path
 
 
+def _over_size_limit(fields: Headers) -> bool:
+    """Whether a head's (or trailer section's) names and values add up to more than 60 KiB."""
+    return sum(map(len, chain.from_iterable(fields))) > MAX_HEAD_BYTES
+
+
 class BodyFactory(Protocol):
     def __call__(self, length: int | None, chunked: bool) -> Body: ...
 
@@ -156,9 +162,9 @@ class RequestParser:
         self.on_body = handler.on_body
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
-        self._raw: Headers = []
-        self._size = 0
+        self._raw: Headers = []  # the fields of the head (then the trailers) being parsed
         self._error: Exception | None = None
+        self._measure = False  # whether the head now parsed might break the size limits
         self._manual = 0  # body bytes of a stripped h2c upgrade request still to pass on
         self.upgrading: Request | None = None
         self.in_head = False
@@ -169,6 +175,8 @@ class RequestParser:
             data = self._pass_body(data)
             if not data:
                 return None
+        # A head that starts and ends in a read of at most 60 KiB is within the size limits.
+        self._measure = self.in_head or len(data) > MAX_HEAD_BYTES
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -180,33 +188,41 @@ class RequestParser:
         except httptools.HttpParserCallbackError:
             raise self._error or BadRequest("invalid request")
         except httptools.HttpParserError as exc:
+            if self.in_head or self._raw:  # too large is the answer, whatever broke after that
+                self._check_limits(self._raw, self.in_head)
             raise self._error or BadRequest(f"malformed request: {exc}")
+        if self.in_head or self._raw:  # a head or trailer section is unfinished: bound it now
+            self._check_limits(self._raw, self.in_head)
         return None
+
+    def _check_limits(self, raw: Headers, head: bool) -> None:
+        """Refuse a request head (or trailer section) over the limits.
+
+        Checked when a head is complete and after each read that leaves one unfinished,
+        rather than per field, so the callbacks stay cheap; a slow head still cannot grow
+        without bound.
+        """
+        if head and len(self._url) > MAX_HEAD_BYTES:
+            raise HeadersTooLarge("request target exceeds 60 KiB")
+        if _over_size_limit(raw):
+            raise HeadersTooLarge(f"request headers exceed {MAX_HEAD_BYTES // 1024} KiB")
+        if head and len(raw) > MAX_HEADERS:
+            raise HeadersTooLarge(f"request has more than {MAX_HEADERS} header fields")
 
     # httptools callbacks
     def on_message_begin(self) -> None:
         self._url = b""
-        self._raw = []
-        self._size = 0
         self.in_head = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        if len(self._url) > MAX_HEAD_BYTES:
-            self._error = HeadersTooLarge("request target exceeds 60 KiB")
-            raise self._error
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._raw.append((name.lower(), value))
-        self._size += len(name) + len(value)
-        if self._size > MAX_HEAD_BYTES:
-            self._error = HeadersTooLarge(f"request headers exceed {MAX_HEAD_BYTES // 1024} KiB")
-            raise self._error
 
     def on_headers_complete(self) -> None:
         raw = self._raw
         self._raw = []  # trailers, if any, are collected here
-        self._size = 0
         self.in_head = False
         try:
             request = self._build(raw)
@@ -216,8 +232,16 @@ class RequestParser:
         self._handler.on_request(request)
 
     def on_message_complete(self) -> None:
+        trailers = self._raw
+        if trailers:
+            self._raw = []
+            try:
+                self._check_limits(trailers, False)
+            except HeadersTooLarge as exc:
+                self._error = exc
+                raise
         if not self._manual:  # else llhttp ends an upgrade request at its head; see _pass_body
-            self._handler.on_request_end(self._raw or None)
+            self._handler.on_request_end(trailers or None)
 
     def _pass_body(self, data: bytes) -> bytes:
         """Hand on the Content-Length body of a stripped h2c offer; return what follows it."""
@@ -230,8 +254,8 @@ class RequestParser:
         return data[n:]
 
     def _build(self, raw: Headers) -> Request:
-        if len(raw) > MAX_HEADERS:
-            raise HeadersTooLarge(f"request has more than {MAX_HEADERS} header fields")
+        if self._measure or len(raw) > MAX_HEADERS:
+            self._check_limits(raw, True)
         headers, fields = split_fields(raw)
         parser = self._parser
         method: bytes = parser.get_method()
@@ -252,16 +276,17 @@ class RequestParser:
         else:
             authority, path = absolute
             headers = [(b"host", authority), *(f for f in headers if f[0] != b"host")]
-        request = Request(
-            method,
-            path,
-            headers,
-            body,
-            authority,
-            _VERSIONS.get(parser.get_http_version()) or b"1.1",
-            parser.should_keep_alive(),
-        )
-        if not _REQUEST_FLAGS.isdisjoint(fields) and self._flags(request, fields) and (chunked or length):
+        keep_alive: bool = parser.should_keep_alive()
+        if keep_alive and b"connection" not in fields and b"proxy-connection" not in fields:
+            version = b"1.1"  # llhttp keeps a request without them alive only for HTTP/1.1
+        else:
+            version = _VERSIONS.get(parser.get_http_version()) or b"1.1"  # formats a str: costly
+        request = Request(method, path, headers, body, authority, version, keep_alive)
+        if (
+            (b"upgrade" in fields or b"expect" in fields)
+            and self._flags(request, fields)
+            and (chunked or length)
+        ):
             if chunked:
                 raise BadRequest("Upgrade: h2c with a chunked request body is not supported")
             self._manual = int(length)  # type: ignore[arg-type]
@@ -287,7 +312,9 @@ class RequestParser:
 
 
 _VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
-_REQUEST_FLAGS = frozenset({b"upgrade", b"expect"})  # fields that need _flags
+
+
+_TOO_LARGE = f"response headers exceed {MAX_HEAD_BYTES // 1024} KiB"
 
 
 class _SkipBody(Exception):
@@ -305,20 +332,23 @@ class ResponseParser:
         self._handler = handler
         self.on_body = handler.on_body
         self._parser = httptools.HttpResponseParser(self)
-        self._raw: Headers = []
-        self._size = 0
+        self._raw: Headers = []  # the fields of the head (then the trailers) being parsed
         self._reason = b""
+        self._measure = False  # whether the head now parsed might break the size limit
         self._head_request = False
         self._interim = False
         self.framing = NONE
         self.length: int | None = None
         self.in_message = False
+        self.keep_alive = False  # whether the upstream keeps the connection: set as a response ends
 
     def expect(self, method: bytes) -> None:
         self._head_request = method == b"HEAD"
 
     def feed(self, data: bytes) -> bytes | None:
         """Parse ``data``; return bytes after a 101 response (tunnel data), else ``None``."""
+        # A head that starts and ends in a read of at most 60 KiB is within the size limit.
+        self._measure = self.in_message or len(data) > MAX_HEAD_BYTES
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -330,26 +360,29 @@ class ResponseParser:
                 return None
             raise UpstreamError(f"invalid response from upstream: {self._error}")
         except httptools.HttpParserError as exc:
+            if self._raw:  # too large is the answer, whatever broke after that
+                self._check_unfinished()
             raise UpstreamError(f"malformed response from upstream: {exc}")
+        if self._raw:  # a head or trailer section is unfinished: bound it now
+            self._check_unfinished()
         return None
+
+    def _check_unfinished(self) -> None:
+        """Refuse a head or trailer section over the limit before it is complete."""
+        if _over_size_limit(self._raw):
+            raise UpstreamError(f"invalid response from upstream: {_TOO_LARGE}")
 
     def feed_eof(self) -> bool:
         """The upstream closed. Return ``True`` if that ended a close-delimited body."""
         if self.in_message and self.framing is CLOSE:
-            self.in_message = False
+            self.in_message = self.keep_alive = False
             self._handler.on_response_end(None)
             return True
         return not self.in_message
 
-    @property
-    def keep_alive(self) -> bool:
-        return bool(self._parser.should_keep_alive())
-
     _error: Exception | None = None
 
     def on_message_begin(self) -> None:
-        self._raw = []
-        self._size = 0
         self._reason = b""
         self.in_message = True
 
@@ -358,15 +391,13 @@ class ResponseParser:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._raw.append((name.lower(), value))
-        self._size += len(name) + len(value)
-        if self._size > MAX_HEAD_BYTES:
-            self._error = UpstreamError(f"response headers exceed {MAX_HEAD_BYTES // 1024} KiB")
-            raise self._error
 
     def on_headers_complete(self) -> None:
         raw = self._raw
-        self._raw = []
-        self._size = 0
+        self._raw = []  # trailers, if any, are collected here
+        if self._measure and _over_size_limit(raw):
+            self._error = UpstreamError(_TOO_LARGE)
+            raise self._error
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._interim = True  # on_message_complete clears it
@@ -374,7 +405,7 @@ class ResponseParser:
         if len(raw) > MAX_HEADERS:
             self._error = UpstreamError(f"response has more than {MAX_HEADERS} header fields")
             raise self._error
-        headers, fields = split_fields(raw, request=False)
+        headers, fields = split_fields(raw, False)
         te = fields.get(b"transfer-encoding")
         length = fields.get(b"content-length")
         self.length = None
@@ -399,6 +430,7 @@ class ResponseParser:
         self._handler.on_response(response, self.framing)
         if self._head_request:
             self.in_message = False
+            self.keep_alive = self._parser.should_keep_alive()
             self._handler.on_response_end(None)
             self._error = _SkipBody()
             raise self._error
@@ -407,8 +439,15 @@ class ResponseParser:
         if self._interim:
             self._interim = False
             return
+        trailers = self._raw
+        if trailers:
+            self._raw = []
+            if _over_size_limit(trailers):
+                self._error = UpstreamError(_TOO_LARGE)
+                raise self._error
         self.in_message = False
-        self._handler.on_response_end(self._raw or None)
+        self.keep_alive = self._parser.should_keep_alive()
+        self._handler.on_response_end(trailers or None)
 
 
 # Serializer
@@ -467,10 +506,10 @@ def encode_response_head(
 ) -> bytes:
     """The status line and headers for a client; adds framing and connection fields."""
     status = response.status
-    lines = [
-        b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown")),
-        *map(_JOIN_FIELD, response.headers),
-    ]
+    line = _STATUS_LINES.get((status, response.reason))
+    if line is None:
+        line = b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown"))
+    lines = [line, *map(_JOIN_FIELD, response.headers)]
     if framing is LENGTH:
         lines.append(b"content-length: %d" % response.body.length)  # type: ignore[str-format]
     elif framing is CHUNKED:
@@ -510,3 +549,10 @@ _REASONS: dict[int, bytes] = {
     431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 502: b"Bad Gateway",
     503: b"Service Unavailable", 504: b"Gateway Timeout",
 }  # fmt: skip
+
+# The status lines for the usual reasons (or none given), ready-made.
+_STATUS_LINES = {
+    (status, given): b"HTTP/1.1 %d %s" % (status, reason)
+    for status, reason in _REASONS.items()
+    for given in (b"", reason)
+}

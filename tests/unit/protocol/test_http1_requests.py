@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightmesh.core.errors import BadRequest, HeadersTooLarge
-from lightmesh.protocol.http1 import HOP_BY_HOP, MAX_HEAD_BYTES, MAX_HEADERS
+from lightmesh.protocol.http1 import HOP_BY_HOP, MAX_HEAD_BYTES, MAX_HEADERS, RequestParser
 from tests.unit.protocol._http1 import (
     ParsedRequest,
     RawRequest,
@@ -275,6 +275,23 @@ def test_keep_alive_follows_version_and_connection(
     assert request.keep_alive is keep_alive
 
 
+@pytest.mark.parametrize(
+    ("version", "field", "keep_alive"),
+    [
+        ("1.0", "Proxy-Connection: keep-alive", True),
+        ("1.1", "Proxy-Connection: close", False),
+        ("1.0", "Connection: upgrade", False),
+        ("1.1", "Connection: upgrade", True),
+        ("1.0", "Keep-Alive: timeout=5", False),
+        ("1.0", "Connection: x-foo, keep-alive", True),
+    ],
+)
+def test_version_is_exact_whatever_the_connection_fields(version: str, field: str, keep_alive: bool) -> None:
+    request = parse_one(head("Host: a", field, version=version)).request
+    assert request.version == version.encode()
+    assert request.keep_alive is keep_alive
+
+
 # Smuggling guards
 
 
@@ -378,6 +395,66 @@ def test_many_fields_adding_up_to_more_than_60_kib_is_431() -> None:
 def test_a_request_target_over_60_kib_is_431() -> None:
     with pytest.raises(HeadersTooLarge):
         parse_requests(head("Host: a", target="/" + "a" * MAX_HEAD_BYTES))
+
+
+def feed_all(parser: RequestParser, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        parser.feed(piece)
+
+
+def exactly(size: int) -> list[str]:
+    """``Host: a`` and one more field: names and values of exactly ``size`` bytes."""
+    return ["Host: a", "X-Big: " + "v" * (size - len("Hosta") - len("X-Big"))]
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(0, MAX_HEAD_BYTES + 100), max_size=6), st.booleans())
+def test_the_size_limit_is_exact_however_the_head_arrives(cuts: list[int], over: bool) -> None:
+    data = head(*exactly(MAX_HEAD_BYTES + over))
+    parser, recorder = request_parser()
+    if over:
+        with pytest.raises(HeadersTooLarge, match="request headers exceed 60 KiB"):
+            feed_all(parser, split(data, cuts))
+    else:
+        feed_all(parser, split(data, cuts))
+    assert len(recorder.messages) == (0 if over else 1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ([b"X-%d: %s" % (i, b"v" * 1000) for i in range(70)], "request headers exceed 60 KiB"),
+        ([b"X-%d: v" % i for i in range(MAX_HEADERS + 1)], "more than 100 header fields"),
+    ],
+)
+def test_a_head_still_arriving_is_refused_once_over_a_limit(fields: list[bytes], error: str) -> None:
+    parser, recorder = request_parser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\n")
+    with pytest.raises(HeadersTooLarge, match=error):
+        parser.feed(b"\r\n".join(fields) + b"\r\n")  # the head has not ended
+    assert recorder.messages == []
+
+
+def test_a_target_still_arriving_is_refused_once_over_the_limit() -> None:
+    parser, _ = request_parser()
+    with pytest.raises(HeadersTooLarge, match="request target exceeds 60 KiB"):
+        parser.feed(b"GET /" + b"a" * MAX_HEAD_BYTES)
+
+
+def test_a_head_over_the_limit_is_431_even_if_broken_after_that() -> None:
+    fields = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1000) for i in range(70))
+    with pytest.raises(HeadersTooLarge):
+        parse_requests(b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"no colon here\r\n\r\n")
+
+
+@pytest.mark.parametrize("cuts", [[], [100], [100, 30_000, 60_000]])
+def test_trailers_over_the_limit_are_431(cuts: list[int]) -> None:
+    trailers = b"".join(b"X-%d: %s\r\n" % (i, b"t" * 1000) for i in range(62))
+    data = head("Host: a", "Transfer-Encoding: chunked", method="POST") + b"3\r\nabc\r\n0\r\n" + trailers
+    parser, recorder = request_parser()
+    with pytest.raises(HeadersTooLarge, match="request headers exceed 60 KiB"):
+        feed_all(parser, split(data + b"\r\n", cuts))
+    assert not recorder.messages[0].complete
 
 
 def test_limits_apply_per_request_not_per_connection() -> None:

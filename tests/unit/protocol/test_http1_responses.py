@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightmesh.core.errors import UpstreamError
-from lightmesh.protocol.http1 import Framing
+from lightmesh.protocol.http1 import MAX_HEAD_BYTES, Framing, ResponseParser
 from lightmesh.protocol.messages import NO_BODY
 from tests.unit.protocol._http1 import response_parser, split
 
@@ -168,6 +168,16 @@ def test_keep_alive_at_the_end_of_a_response(data: bytes, keep_alive: bool) -> N
     parser, recorder = response_parser()
     parser.feed(data)
     assert recorder.messages[0].keep_alive_at_end is keep_alive
+    assert parser.keep_alive is keep_alive  # and it stays so after the read
+
+
+def test_a_close_delimited_response_does_not_keep_the_connection() -> None:
+    parser, recorder = response_parser()
+    parser.feed(OK)
+    parser.feed(b"HTTP/1.1 200 OK\r\n\r\npart")
+    assert parser.feed_eof() is True
+    assert recorder.messages[1].complete
+    assert parser.keep_alive is False
 
 
 @pytest.mark.parametrize(
@@ -194,3 +204,37 @@ def test_too_many_response_fields_is_an_upstream_error() -> None:
     fields = b"".join(b"X-%d: v\r\n" % i for i in range(101))
     with pytest.raises(UpstreamError):
         parser.feed(b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n")
+
+
+def feed_all(parser: ResponseParser, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        parser.feed(piece)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(0, MAX_HEAD_BYTES + 100), max_size=6), st.booleans())
+def test_the_size_limit_is_exact_however_the_head_arrives(cuts: list[int], over: bool) -> None:
+    big = b"v" * (MAX_HEAD_BYTES - len(b"X-Big") - len(b"Content-Length1") + over)
+    data = b"HTTP/1.1 200 OK\r\nX-Big: " + big + b"\r\nContent-Length: 1\r\n\r\nx"
+    parser, recorder = response_parser()
+    if over:
+        with pytest.raises(UpstreamError, match="response headers exceed 60 KiB"):
+            feed_all(parser, split(data, cuts))
+    else:
+        feed_all(parser, split(data, cuts))
+    assert [m.complete for m in recorder.messages] == ([] if over else [True])
+
+
+def test_a_response_head_still_arriving_is_refused_once_over_the_limit() -> None:
+    parser, recorder = response_parser()
+    parser.feed(b"HTTP/1.1 200 OK\r\n")
+    with pytest.raises(UpstreamError, match="response headers exceed 60 KiB"):
+        parser.feed(b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1000) for i in range(70)))
+    assert recorder.messages == []
+
+
+def test_response_trailers_over_the_limit_are_an_upstream_error() -> None:
+    parser, _ = response_parser()
+    trailers = b"".join(b"X-%d: %s\r\n" % (i, b"t" * 1000) for i in range(62))
+    with pytest.raises(UpstreamError, match="response headers exceed 60 KiB"):
+        parser.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + trailers + b"\r\n")

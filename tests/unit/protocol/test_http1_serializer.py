@@ -309,6 +309,9 @@ def test_close_delimited_response_to_http_1_0_has_no_length() -> None:
         (431, b"", b"HTTP/1.1 431 Request Header Fields Too Large\r\n"),
         (299, b"", b"HTTP/1.1 299 Unknown\r\n"),
         (200, b"Fine Thanks", b"HTTP/1.1 200 Fine Thanks\r\n"),
+        (200, b"OK", b"HTTP/1.1 200 OK\r\n"),
+        (404, b"OK", b"HTTP/1.1 404 OK\r\n"),
+        (502, b"Bad Gateway", b"HTTP/1.1 502 Bad Gateway\r\n"),
     ],
 )
 def test_status_line_uses_the_given_or_standard_reason(status: int, reason: bytes, line: bytes) -> None:
