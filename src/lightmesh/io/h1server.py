@@ -172,12 +172,12 @@ class H1Server(asyncio.Protocol):
         queue = self._queue
         queue.append(request)
         waiter = self._waiter
-        if waiter is not None:
+        if waiter is not None:  # the serving task waits on an empty queue: wake it
             self._waiter = None
             waiter.set_result(None)
         elif self._task is None:
             self._task = self.ctx.loop.create_task(self._run())
-        if len(queue) == MAX_PIPELINE:
+        elif len(queue) == MAX_PIPELINE:  # the task is busy and this many wait: read no more
             self._pause()
 
     def on_body(self, data: bytes) -> None:
@@ -195,9 +195,9 @@ class H1Server(asyncio.Protocol):
         while True:
             while not queue:
                 self.deadline = ctx.loop.time() + ctx.idle_timeout
-                self._waiter = ctx.loop.create_future()
-                await self._waiter
-            if len(queue) == MAX_PIPELINE:
+                self._waiter = waiter = ctx.loop.create_future()
+                await waiter
+            if self._pauses and len(queue) == MAX_PIPELINE:  # on_request paused reading
                 self._resume()
             request = self._current = queue.popleft()
             if request.expect_continue and not request.body.complete:
