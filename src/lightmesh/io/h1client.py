@@ -52,7 +52,7 @@ class H1Client(asyncio.Protocol):
         self._response: Response | None = None  # parsed, not yet handed over
         self._chunks: list[bytes] = []  # its body so far
         self._body: StreamBody | None = None
-        self._request_sent = True  # but while a pump is still sending a request body
+        self._request_sent = True  # False only while a pump still sends a request body
         self._response_done = True
         self._read_at_send = 0  # ``read`` when the last request went: no byte since means stale
         self._pump: asyncio.Task[None] | None = None
