@@ -52,7 +52,7 @@ class H1Client(asyncio.Protocol):
         self._response: Response | None = None  # parsed, not yet handed over
         self._chunks: list[bytes] = []  # its body so far
         self._body: StreamBody | None = None
-        self._request_sent = True
+        self._request_sent = True  # False only while a pump still sends a request body
         self._response_done = True
         self._read_at_send = 0  # ``read`` when the last request went: no byte since means stale
         self._pump: asyncio.Task[None] | None = None
@@ -127,7 +127,8 @@ class H1Client(asyncio.Protocol):
 
     # sending
     def send(self, request: Request) -> asyncio.Future[Response]:
-        assert self.transport is not None
+        transport = self.transport
+        assert transport is not None
         self.uses += 1
         self.deadline = None
         self._read_at_send = self.read
@@ -137,19 +138,15 @@ class H1Client(asyncio.Protocol):
         body = request.body
         framing = http1.request_framing(body)
         head = http1.encode_request_head(request, framing, self.pool.authority)
-        if framing is NONE:
-            self._write(head)
-            self._request_sent = True
-        elif body.complete:
-            data = body.read_nowait() or b""
-            if framing is CHUNKED:
-                data = http1.encode_final_chunks(data, body.trailers)
-            self._write(head + data)
-            self._request_sent = True
-        else:
-            self._write(head)
-            self._request_sent = False
-            self._pump = self._loop.create_task(self._send_body(body, framing is CHUNKED))
+        if framing is not NONE:
+            if body.complete:  # a small body that has fully arrived goes with the head
+                data = body.read_nowait() or b""
+                head += http1.encode_final_chunks(data, body.trailers) if framing is CHUNKED else data
+            else:
+                self._request_sent = False
+                self._pump = self._loop.create_task(self._send_body(body, framing is CHUNKED))
+        self.written += len(head)
+        transport.write(head)
         return waiter
 
     def _write(self, data: bytes) -> None:
@@ -206,7 +203,9 @@ class H1Client(asyncio.Protocol):
             if self.parser.framing is not NONE:
                 response.body = BytesBody(b"".join(self._chunks), trailers)
                 self._chunks.clear()
-            self._hand_over(response)
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(response)
         elif self._body is not None:
             self._body.feed_eof(trailers)
             self._body = None
@@ -223,9 +222,6 @@ class H1Client(asyncio.Protocol):
                 body.feed(chunk)
             self._chunks.clear()
             response.body = body
-        self._hand_over(response)
-
-    def _hand_over(self, response: Response) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(response)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import cast
+from collections.abc import Coroutine
+from typing import Any, cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import BadRequest, ProxyError
@@ -171,12 +172,12 @@ class H1Server(asyncio.Protocol):
         queue = self._queue
         queue.append(request)
         waiter = self._waiter
-        if waiter is not None:
+        if waiter is not None:  # the serving task waits on an empty queue: wake it
             self._waiter = None
             waiter.set_result(None)
         elif self._task is None:
             self._task = self.ctx.loop.create_task(self._run())
-        if len(queue) == MAX_PIPELINE:
+        elif len(queue) == MAX_PIPELINE:  # the task is busy and this many wait: read no more
             self._pause()
 
     def on_body(self, data: bytes) -> None:
@@ -194,9 +195,9 @@ class H1Server(asyncio.Protocol):
         while True:
             while not queue:
                 self.deadline = ctx.loop.time() + ctx.idle_timeout
-                self._waiter = ctx.loop.create_future()
-                await self._waiter
-            if len(queue) == MAX_PIPELINE:
+                self._waiter = waiter = ctx.loop.create_future()
+                await waiter
+            if self._pauses and len(queue) == MAX_PIPELINE:  # on_request paused reading
                 self._resume()
             request = self._current = queue.popleft()
             if request.expect_continue and not request.body.complete:
@@ -208,7 +209,8 @@ class H1Server(asyncio.Protocol):
             except Exception:
                 log.exception("%s request %s failed inside the proxy", ctx.direction, request.path[:200])
                 response = error_response(ProxyError("internal proxy error"))
-            keep_alive = await self._send(request, response)
+            sent = self._send(request, response)
+            keep_alive = sent if isinstance(sent, bool) else await sent
             self._current = None
             if self._broken is not None and not queue and keep_alive:
                 self._send_error(self._broken)
@@ -217,7 +219,9 @@ class H1Server(asyncio.Protocol):
                 self._close()
                 return
 
-    async def _send(self, request: Request, response: Response) -> bool:
+    def _send(self, request: Request, response: Response) -> bool | Coroutine[Any, Any, bool]:
+        """Send ``response``; return whether the connection stays open, or, when its body is
+        still arriving, a coroutine that streams the rest and then says so."""
         if response.tunnel is not None:
             return self._tunnel(response)
         body = response.body
@@ -239,42 +243,52 @@ class H1Server(asyncio.Protocol):
             else:
                 chunked = framing is CHUNKED
                 data = body.read_nowait()
-                if body.complete:  # all of it is here: one write
-                    self._write(
-                        head + (http1.encode_final_chunks(data, body.trailers) if chunked else data or b"")
-                    )
-                else:
+                if not body.complete:
                     self._write(head + (http1.encode_chunk(data) if chunked and data else data or b""))
-                    await self._send_rest(data, body, chunked)
+                    return self._send_rest(response, data, chunked, keep_alive)
+                self._write(
+                    head + (http1.encode_final_chunks(data, body.trailers) if chunked else data or b"")
+                )
+        except Exception as exc:
+            return self._send_failed(response, exc)
+        response.finish(None)
+        return keep_alive
+
+    async def _send_rest(
+        self, response: Response, data: bytes | None, chunked: bool, keep_alive: bool
+    ) -> bool:
+        """Stream the rest of a body that is still arriving; ``data`` was its first read."""
+        body = response.body
+        try:
+            while data != b"":
+                if self.closed:
+                    raise ConnectionError("client went away")
+                if self._drain is not None:
+                    await self._drain
+                data = body.read_nowait()
+                if data is None:
+                    data = await body.read()
+                if data:
+                    self._write(http1.encode_chunk(data) if chunked else data)
+            if chunked:
+                self._write(http1.encode_last_chunk(body.trailers))
         except asyncio.CancelledError:
             body.discard()
             response.finish(ConnectionError("client went away"))
             raise
         except Exception as exc:
-            log.debug("response body to %s failed: %s", self.conn.peer, exc)
-            body.discard()
-            response.finish(exc)
-            self._failed = True
-            if self.transport is not None:
-                self.transport.abort()
-            return False
+            return self._send_failed(response, exc)
         response.finish(None)
         return keep_alive
 
-    async def _send_rest(self, data: bytes | None, body: Body, chunked: bool) -> None:
-        """Stream the rest of a body that is still arriving; ``data`` was its first read."""
-        while data != b"":
-            if self.closed:
-                raise ConnectionError("client went away")
-            if self._drain is not None:
-                await self._drain
-            data = body.read_nowait()
-            if data is None:
-                data = await body.read()
-            if data:
-                self._write(http1.encode_chunk(data) if chunked else data)
-        if chunked:
-            self._write(http1.encode_last_chunk(body.trailers))
+    def _send_failed(self, response: Response, exc: Exception) -> bool:
+        log.debug("response body to %s failed: %s", self.conn.peer, exc)
+        response.body.discard()
+        response.finish(exc)
+        self._failed = True
+        if self.transport is not None:
+            self.transport.abort()
+        return False
 
     def _tunnel(self, response: Response) -> bool:
         upstream = response.tunnel
