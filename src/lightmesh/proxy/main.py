@@ -151,7 +151,7 @@ class Proxy:
         router = self.router
         self.metrics.extra += [router.route_table.collect, BalancerStates(router.balancers).collect]
         # lightmesh-deadline (any HTTP version) and grpc-timeout: both stacks carry the deadline layer
-        outbound = stack(self.router, deadline_layer(), metrics_layer(self.tables[1]))
+        outbound = stack(self.router.route, deadline_layer(), metrics_layer(self.tables[1]))
         inbound = stack(
             forwarder.send,
             deadline_layer(strip=INBOUND_STRIPPED),
