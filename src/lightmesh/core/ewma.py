@@ -11,7 +11,7 @@ waiting on it. A new endpoint starts at ``default_rtt``. Times are passed in
 
 from __future__ import annotations
 
-import math
+from math import exp
 
 DEFAULT_RTT = 0.030
 DEFAULT_DECAY = 10.0
@@ -29,7 +29,7 @@ class PeakEwma:
     def cost(self, now: float) -> float:
         elapsed = now - self.stamp
         if elapsed > 0:
-            self.estimate *= math.exp(-elapsed / self.decay)
+            self.estimate *= exp(-elapsed / self.decay)
             self.stamp = now
         return self.estimate * (self.pending + 1)
 
@@ -43,6 +43,6 @@ class PeakEwma:
         if rtt > self.estimate:
             self.estimate = rtt
         elif elapsed > 0:  # else the weight of the old estimate is 1: it stays
-            weight = math.exp(-elapsed / self.decay)
+            weight = exp(-elapsed / self.decay)
             self.estimate = self.estimate * weight + rtt * (1.0 - weight)
         self.stamp = now

@@ -14,6 +14,7 @@ BOUNDS_MS: tuple[float, ...] = tuple(map(float, (
     1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
     1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
 )))  # fmt: skip
+FIRST_BOUND_MS = BOUNDS_MS[0]
 
 
 class Histogram:
@@ -24,7 +25,7 @@ class Histogram:
         self.sum = 0.0
 
     def observe(self, value_ms: float) -> None:
-        self.counts[bisect_left(BOUNDS_MS, value_ms)] += 1
+        self.counts[0 if value_ms <= FIRST_BOUND_MS else bisect_left(BOUNDS_MS, value_ms)] += 1
         self.sum += value_ms
 
     def cumulative(self) -> list[tuple[str, int]]:

@@ -1,7 +1,7 @@
 """Power of two choices: pick the less loaded of two random endpoints.
 
-The load function is supplied by the caller (in-flight requests today, peak-EWMA
-cost later), and randomness is injected so tests are deterministic.
+The load function is supplied by the caller (the balancer's: peak-EWMA cost), and
+randomness is injected so tests are deterministic.
 """
 
 from __future__ import annotations

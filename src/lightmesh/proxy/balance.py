@@ -84,6 +84,8 @@ class Balancer:
             raise Unavailable(f"no endpoints for {self.name}")
         if self.impaired or avoid is not None:
             return self._pick_healthy(pools, avoid)
+        if len(pools) == 1:  # what p2c.pick does first, without the call
+            return pools[0]
         return p2c.pick(pools, _load, self._rng)
 
     def pick_h2(self, avoid: SocketAddr | None = None) -> H2Pool:
@@ -94,6 +96,8 @@ class Balancer:
             raise Unavailable(f"no endpoints for {self.name}")
         if self.impaired or avoid is not None:
             return self._pick_healthy(pools, avoid)
+        if len(pools) == 1:
+            return pools[0]
         return p2c.pick(pools, _load, self._rng)
 
     def _pick_healthy(self, pools: Sequence[P], avoid: SocketAddr | None = None) -> P:

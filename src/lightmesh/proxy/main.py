@@ -13,7 +13,8 @@ identity (``LIGHTMESH_PROXY_IDENTITY_LOCAL_NAME``) a
 outbound connector dials meshed endpoints with mTLS, the inbound listener terminates
 mesh TLS for the proxy's own name, and the proxy is ready only while it holds a
 valid certificate. After start-up, ``gc.freeze()`` moves the start-up objects
-out of the collector's way.
+out of the collector's way. The tap layer is in front of a stack only while someone
+taps (:func:`~lightmesh.proxy.layers.tap.serve_tapped`).
 
 Shutdown (SIGTERM, SIGINT or admin ``/shutdown``): stop accepting, mark every
 connection draining (idle keep-alive connections close at once, busy ones after
@@ -30,6 +31,7 @@ import logging
 import signal
 import socket
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +49,7 @@ from lightmesh.proxy.inbound import STRIPPED as INBOUND_STRIPPED
 from lightmesh.proxy.inbound import InboundForwarder, inbound_target
 from lightmesh.proxy.layers.deadline import deadline_layer
 from lightmesh.proxy.layers.metrics import metrics_layer
-from lightmesh.proxy.layers.tap import tap_layer
+from lightmesh.proxy.layers.tap import serve_tapped
 from lightmesh.proxy.outbound import OutboundRouter
 from lightmesh.proxy.resolve import StaticDnsResolver
 from lightmesh.proxy.routestats import BalancerStates
@@ -149,14 +151,12 @@ class Proxy:
         forwarder = InboundForwarder(cfg.inbound_forward, in_conn)
         router = self.router
         self.metrics.extra += [router.route_table.collect, BalancerStates(router.balancers).collect]
-        tap_out, tap_in = tap_layer(self.taps, "outbound"), tap_layer(self.taps, "inbound")
         # lightmesh-deadline (any HTTP version) and grpc-timeout: both stacks carry the deadline layer
-        outbound = stack(self.router, deadline_layer(), metrics_layer(self.tables[1]), tap_out)
+        outbound = stack(self.router.route, deadline_layer(), metrics_layer(self.tables[1]))
         inbound = stack(
             forwarder.send,
             deadline_layer(strip=INBOUND_STRIPPED),
             metrics_layer(self.tables[0]),
-            tap_in,
         )
         outbound_h2, inbound_h2 = outbound, inbound
         self.sides = [
@@ -171,6 +171,9 @@ class Proxy:
                 lambda conn: inbound_target(cfg.inbound_forward, conn),
             ),
         ]
+        for ctx in (side.ctx for side in self.sides):  # the tap layer only while someone taps
+            serve_tapped(self.taps, ctx.direction, ctx.service, partial(setattr, ctx, "service"))
+            serve_tapped(self.taps, ctx.direction, ctx.h2_service, partial(setattr, ctx, "h2_service"))
         self.sides[1].listener.mesh = self.identity
         if discovery is not None and self.identity is not None:  # opaque TCP to meshed pods over mTLS
             self.sides[0].tcp.mesh = MeshTargets(

@@ -88,7 +88,7 @@ class Destination:
         self.profile_watch: ProfileWatch | None = None
         self.routes: Service | None = None  # the route layers, when the service has a profile
         self.budget: RetryBudget | None = None
-        self.used = 0.0
+        self.used = True  # a request came since the last eviction sweep
         self.ready: asyncio.Event | None = None  # set when endpoints arrive
         self.waiting = 0
         self.failing_fast = False
@@ -104,7 +104,7 @@ class Destination:
 
 
 class OutboundRouter:
-    """The outbound logical stage as a Service."""
+    """The outbound logical stage: :meth:`route` is the Service."""
 
     def __init__(
         self,
@@ -129,7 +129,8 @@ class OutboundRouter:
         self.destinations: OrderedDict[tuple[bytes | None, SocketAddr | None], Destination] = OrderedDict()
         self._building: dict[tuple[bytes | None, SocketAddr | None], asyncio.Future[Destination]] = {}
 
-    async def __call__(self, request: Request) -> Response:
+    async def route(self, request: Request) -> Response:
+        """Send ``request`` to an endpoint of its destination (the stack holds this bound method)."""
         conn = request.conn
         orig = SocketAddr(*conn.orig_dst) if conn is not None and conn.redirected and conn.orig_dst else None
         key = (request.authority, orig)
@@ -138,8 +139,9 @@ class OutboundRouter:
             dest = await self._destination(key)
         if dest.loop_error is not None:
             raise dest.loop_error
-        dest.used = self.loop.time()
-        if not dest.balancer.pools:
+        dest.used = True
+        balancer = dest.balancer
+        if not balancer.pools:
             await self._wait_for_endpoints(dest)
         request.dst = dest.name
         call = request.route
@@ -150,11 +152,11 @@ class OutboundRouter:
             assert isinstance(call, RouteCall)
         if request.deadline is not None:
             forward_deadline(request, self.loop.time())
-        balancer = dest.balancer
         if request.version == b"2" or (balancer.meshed and orig_proto.can_upgrade(request)):
             h2 = balancer.pick_h2(None if call is None else call.avoid)
             addr = h2.addr
-            _routed(request, balancer, addr)
+            if balancer.labels or request.on_routed is not None:
+                _routed(request, balancer, addr)
             try:
                 if request.version == b"2":
                     response = await self.connector.send_http2(h2, request)
@@ -168,7 +170,8 @@ class OutboundRouter:
         else:
             pool = balancer.pick(None if call is None else call.avoid)
             addr = pool.addr
-            _routed(request, balancer, addr)
+            if balancer.labels or request.on_routed is not None:
+                _routed(request, balancer, addr)
             if request.method == b"CONNECT":
                 return await self.connector.tunnel(addr)
             try:
@@ -292,7 +295,7 @@ class OutboundRouter:
         if profile.allow_overrides or any(timed):
             layers.append(timeout_layer())
         layers.append(route_layer(profile, dest.name, self.route_table))
-        dest.routes = stack(self, *layers)
+        dest.routes = stack(self.route, *layers)
 
     def _endpoints_changed(self, dest: Destination, watch: Watch) -> None:
         addrs = watch.addrs
@@ -337,11 +340,12 @@ class OutboundRouter:
             dest.waiting -= 1
 
     def _evict(self) -> None:
-        cutoff = self.loop.time() - IDLE_EVICT
+        """Every ``IDLE_EVICT`` seconds: drop the destinations no request used since the last time."""
         for key, dest in list(self.destinations.items()):
-            if dest.used < cutoff and not dest.waiting:
+            if not dest.used and not dest.waiting:
                 del self.destinations[key]
                 dest.close()
+            dest.used = False
         self._evictor = self.loop.call_later(IDLE_EVICT, self._evict)
 
     def _check_loop(self, dest: Destination) -> None:
@@ -392,7 +396,8 @@ class OutboundRouter:
 
 
 def _routed(request: Request, balancer: Balancer, addr: SocketAddr) -> None:
-    """The balancer picked ``addr``: label the request with it, tell whoever listens (tap)."""
+    """The balancer picked ``addr``: label the request with it (endpoint labels from the
+    controller), tell whoever listens (tap). Called only when there is either."""
     if balancer.labels:
         request.dst_labels = balancer.labels.get(addr, ())
     if request.on_routed is not None:

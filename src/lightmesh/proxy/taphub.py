@@ -3,16 +3,18 @@
 Each open ``Tap.Observe`` call is an :class:`Observer`: its compiled match tree, a
 token bucket (``max_rps``), its request ``limit``, and a bounded queue of events
 (a full queue drops events and counts them instead of slowing requests). The hub
-keeps the observer list (empty: the layers do nothing), the proxy's own labels
-(``namespace``, ``service``, ``pod``), the headers to redact, and describes each
-tapped request once as :class:`~lightmesh.proxy.tapmatch.Facts`.
+keeps the observer list (empty: the layers do nothing), tells its watchers when the
+first observer arrives and when the last one leaves (the proxy then swaps the stacks
+it serves, see :func:`~lightmesh.proxy.layers.tap.serve_tapped`), keeps the proxy's own
+labels (``namespace``, ``service``, ``pod``) and the headers to redact, and describes
+each tapped request once as :class:`~lightmesh.proxy.tapmatch.Facts`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr, is_ip, split_host_port
@@ -91,13 +93,23 @@ class TapHub:
         self.base = random.getrandbits(32)
         self.stream = 0
         self.dropped = 0  # events dropped by observers that have ended
+        self.watchers: list[Callable[[bool], None]] = []  # told True: first observer; False: none left
 
     def add(self, observer: Observer) -> None:
         self.observers = [*self.observers, observer]  # copied: requests may be iterating the old list
+        if len(self.observers) == 1:
+            self._tell(True)
 
     def remove(self, observer: Observer) -> None:
+        before = len(self.observers)
         self.observers = [o for o in self.observers if o is not observer]
         self.dropped += observer.dropped
+        if before and not self.observers:
+            self._tell(False)
+
+    def _tell(self, tapping: bool) -> None:
+        for watcher in self.watchers:
+            watcher(tapping)
 
     def families(self) -> list[Family]:
         """``tap_observers`` (open taps) and ``tap_events_dropped_total``, at scrape time."""

@@ -17,8 +17,10 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 
-from lightmesh.core.latency import BOUNDS_MS, Histogram
+from lightmesh.core.classify import FAILURE, SUCCESS
+from lightmesh.core.latency import BOUNDS_MS, FIRST_BOUND_MS, Histogram
 from lightmesh.core.stats import TcpStats
+from lightmesh.protocol.messages import Response, ended_grpc_status
 from lightmesh.protocol.prometheus import Family, render
 
 MAX_AUTHORITIES = 1000  # (authority, endpoint labels) series per direction and TLS
@@ -26,16 +28,10 @@ Labels = tuple[tuple[str, str], ...]
 Key = tuple[bytes | None, Labels]
 
 
-class ResponseStats:
-    __slots__ = ("count", "latency")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.latency = Histogram()
-
-
 class RouteStats:
-    """Counters for one ``(direction, authority, endpoint labels, tls)``; responses keyed by outcome."""
+    """Counters for one ``(direction, authority, endpoint labels, tls)``: requests, and a latency
+    histogram per response outcome ``(status, grpc status, classification)``, whose count is the
+    number of those responses."""
 
     __slots__ = ("authority", "dst_labels", "requests", "responses")
 
@@ -43,16 +39,34 @@ class RouteStats:
         self.authority = authority
         self.dst_labels = dst_labels
         self.requests = 0
-        self.responses: dict[tuple[int, int | None, str], ResponseStats] = {}
+        self.responses: dict[tuple[int, int | None, str], Histogram] = {}
+
+    def ended(self, latency_ms: float, response: Response, error: BaseException | None) -> None:
+        """Count a fully sent (or failed: ``error``) response, classified at its end: a failed
+        stream fails; a ``grpc-status`` (trailers, or the head of a trailers-only response)
+        decides for gRPC; else a 5xx fails. The end callback of every proxied request."""
+        status = response.status
+        grpc = ended_grpc_status(response)
+        if error is not None:
+            cls = FAILURE
+        elif grpc is None:
+            cls = FAILURE if status >= 500 else SUCCESS
+        else:
+            cls = SUCCESS if grpc == 0 else FAILURE
+        key = (status, grpc, cls)
+        latency = self.responses.get(key)
+        if latency is None:
+            latency = self.responses[key] = Histogram()
+        latency.counts[0 if latency_ms <= FIRST_BOUND_MS else bisect_left(BOUNDS_MS, latency_ms)] += 1
+        latency.sum += latency_ms
 
     def response(self, status: int, grpc_status: int | None, classification: str, latency_ms: float) -> None:
         key = (status, grpc_status, classification)
-        stats = self.responses.get(key)
-        if stats is None:
-            stats = self.responses[key] = ResponseStats()
-        stats.count += 1
-        latency = stats.latency
-        latency.counts[bisect_left(BOUNDS_MS, latency_ms)] += 1
+        latency = self.responses.get(key)
+        if latency is None:
+            latency = self.responses[key] = Histogram()
+        # Histogram.observe inlined (once per request); most answer within the first bucket
+        latency.counts[0 if latency_ms <= FIRST_BOUND_MS else bisect_left(BOUNDS_MS, latency_ms)] += 1
         latency.sum += latency_ms
 
 
@@ -95,13 +109,13 @@ def add_stats(
     """Add one :class:`RouteStats` to the request, response and (unless ``None``) latency families,
     responses labelled by status code, classification and gRPC status."""
     requests.add(labels, stats.requests)
-    for (status, grpc, cls), rstats in stats.responses.items():
+    for (status, grpc, cls), hist in stats.responses.items():
         rlabels = [*labels, ("status_code", str(status)), ("classification", cls)]
         if grpc is not None:
             rlabels.append(("grpc_status_code", str(grpc)))
-        responses.add(rlabels, rstats.count)
+        responses.add(rlabels, hist.count)
         if latency is not None:
-            latency.add_histogram(rlabels, rstats.latency.cumulative(), rstats.latency.sum)
+            latency.add_histogram(rlabels, hist.cumulative(), hist.sum)
 
 
 class MeshCollector:

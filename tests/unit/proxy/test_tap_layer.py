@@ -12,7 +12,7 @@ from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import Unavailable
 from lightmesh.protocol.messages import BytesBody, ConnInfo, Request, Response
 from lightmesh.proxy.announce import reachable
-from lightmesh.proxy.layers.tap import tap_layer
+from lightmesh.proxy.layers.tap import serve_tapped, tap_layer
 from lightmesh.proxy.taphub import Observer, TapHub
 from lightmesh.proxy.tapmatch import compile_match
 
@@ -52,6 +52,60 @@ def test_an_untapped_proxy_returns_the_inner_awaitable_itself() -> None:
 
     service = tap_layer(_hub(), "inbound")(inner)
     assert service(_request()) is sentinel  # no wrapper coroutine, nothing allocated by the layer
+
+
+def test_the_served_stack_has_the_tap_layer_only_from_the_first_observer_to_the_last() -> None:
+    hub = _hub()
+    served: list[object] = []
+    serve_tapped(hub, "inbound", _ok, served.append)
+    assert served == [_ok]  # nobody taps: the stack without the layer
+    first = _observe(hub)
+    second = _observe(hub)
+    assert len(served) == 2 and served[-1] is not _ok  # swapped once, at the first observer
+    hub.remove(first)
+    assert len(served) == 2
+    hub.remove(second)
+    assert served[-1] is _ok and len(served) == 3
+    response = _run(served[1](_request()))  # type: ignore[operator]
+    assert response.status == 200  # a request still in the tapped stack goes on untapped
+
+
+def test_a_stack_served_while_someone_taps_starts_tapped_and_reports() -> None:
+    hub = _hub()
+    observer = _observe(hub)
+    served: list[object] = []
+    serve_tapped(hub, "inbound", _ok, served.append)
+    assert served[-1] is not _ok
+    _run(served[-1](_request()))  # type: ignore[operator]
+    assert len(_events(observer)) == 3
+
+
+def test_a_request_in_flight_when_the_last_tap_leaves_ends_its_events() -> None:
+    hub = _hub()
+    observer = _observe(hub)
+
+    async def scenario() -> None:
+        answer = asyncio.Event()
+
+        async def slow(request: Request) -> Response:
+            await answer.wait()
+            return await _ok(request)
+
+        served: list[object] = []
+        serve_tapped(hub, "inbound", slow, served.append)
+        call = asyncio.ensure_future(_finish(served[-1](_request())))  # type: ignore[operator]
+        await asyncio.sleep(0)  # the request is waiting for its answer
+        hub.remove(observer)  # the last one leaves: new requests get the plain stack
+        assert served[-1] is slow
+        answer.set()
+        await call
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert len(_events(observer)) == 3 and observer.pending == 0
 
 
 def _observe(hub: TapHub, match: pb.Match | None = None, max_rps: float = 1000.0, limit: int = 0) -> Observer:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from operator import itemgetter
 
 from lightmesh.core.deadlines import encode_deadline, parse_deadline
 from lightmesh.core.errors import DeadlineExceeded
@@ -33,7 +32,6 @@ from lightmesh.proxy.service import Layer, Request, Response, Service
 
 DEADLINE = b"lightmesh-deadline"
 _EXPIRED_TRAILERS: Headers = [(b"grpc-status", b"4"), (b"grpc-message", b"deadline exceeded")]
-_name = itemgetter(0)
 
 
 def _timeout(request: Request, strip: frozenset[bytes]) -> tuple[float | None, bool]:
@@ -78,8 +76,11 @@ def deadline_layer(strip: frozenset[bytes] = frozenset()) -> Layer:
 
     def layer(inner: Service) -> Service:
         def service(request: Request) -> Awaitable[Response]:
-            if watched.isdisjoint(map(_name, request.headers)):
-                return inner(request)  # the common request: a C-level scan, no coroutine of its own
+            for name, _ in request.headers:
+                if name in watched:
+                    break
+            else:
+                return inner(request)  # the common request: one scan, no coroutine of its own
             timeout, from_grpc = _timeout(request, strip)
             if timeout is None:
                 return inner(request)

@@ -5,9 +5,9 @@ so outbound series carry the chosen endpoint's ``dst_*`` labels (from the
 controller's endpoint metadata), and ``server_id`` last when the endpoint is reached
 over mesh TLS, which makes the series ``tls="true"``; inbound series of mesh TLS
 connections carry ``client_id``. The response is recorded when it has been fully
-sent (``Response.on_end``), so its classification sees the end of the stream: a
-body that breaks midway is a failure even after a 200, and a ``grpc-status``
-trailer decides for gRPC.
+sent (``Response.on_end``, :meth:`~lightmesh.proxy.telemetry.RouteStats.ended`), so its
+classification sees the end of the stream: a body that breaks midway is a failure even
+after a 200, and a ``grpc-status`` trailer decides for gRPC.
 
 The layer also turns a :class:`~lightmesh.core.errors.ProxyError` raised below into the
 response the client gets (:func:`~lightmesh.proxy.layers.errors.proxy_error_response`),
@@ -20,9 +20,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from lightmesh.core.classify import FAILURE, SUCCESS, classify
 from lightmesh.core.errors import ProxyError
-from lightmesh.protocol.messages import Response, ended_grpc_status
+from lightmesh.protocol.messages import Response
 from lightmesh.proxy.layers.errors import proxy_error_response
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.telemetry import HttpTable, RouteStats
@@ -44,21 +43,9 @@ def metrics_layer(table: HttpTable) -> Layer:
                 tls = (conn is not None and conn.tls) or (bool(labels) and labels[-1][0] == "server_id")
                 stats = table.tables[tls].get((authority, labels)) or table.get(authority, tls, labels)
                 stats.requests += 1
-            response.add_end_callback(partial(_record, stats, (_clock() - start) * 1000.0))
+            response.add_end_callback(partial(RouteStats.ended, stats, (_clock() - start) * 1000.0))
             return response
 
         return service
 
     return layer
-
-
-def _record(stats: RouteStats, latency_ms: float, response: Response, error: BaseException | None) -> None:
-    """Count the fully sent (or failed) ``response`` under its status and classification."""
-    grpc = ended_grpc_status(response)
-    if error is not None:
-        cls = FAILURE
-    elif grpc is None:
-        cls = FAILURE if response.status >= 500 else SUCCESS
-    else:
-        cls = classify(response.status, grpc)
-    stats.response(response.status, grpc, cls, latency_ms)
