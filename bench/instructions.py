@@ -9,7 +9,7 @@ start-up and shutdown cancel out::
 
     python bench/instructions.py                   # 500 and 2500 requests, inbound side
     python bench/instructions.py --side outbound   # the outbound stack: router, balancer, load tracking
-    python bench/instructions.py --top 25          # also the costliest functions (exclusive)
+    python bench/instructions.py --top 25          # also the costliest functions per request (exclusive)
     python bench/instructions.py --side mesh       # the mTLS mesh path: both proxies of bench/mtls.py
     python bench/instructions.py --side mesh-plain # the same with plaintext HTTP/2 between the proxies
     python bench/instructions.py --side mesh --connections 1  # one request at a time (no batching)
@@ -108,23 +108,41 @@ def _total(out: Path) -> int:
     return int(match.group(1))
 
 
-def _mesh(args: argparse.Namespace, tmp: Path, upstream_port: int) -> list[Path]:
+def _mesh(args: argparse.Namespace, tmp: Path, upstream_port: int) -> list[tuple[str, Path, Path]]:
     ctx = Context(tmpdir=tmp, upstream_port=upstream_port)
     ids = mtls_peers.make_identity(tmp) if args.side == "mesh" else {}
     low = _count_mesh(ctx, ids, args.n1, "n1", args)
     high = _count_mesh(ctx, ids, args.n2, "n2", args)
-    per = {name: (_total(high[name]) - _total(low[name])) / (args.n2 - args.n1) for name in MESH_PROXIES}
-    parts = ", ".join(f"{name} {value / 1000:.1f}k" for name, value in per.items())
-    counted = f"{args.n1} vs {args.n2} requests, {args.connections} connections"
-    print(f"instructions per request, {args.side}: {sum(per.values()) / 1000:.1f}k = {parts} ({counted})")
-    return [high[name] for name in MESH_PROXIES]
+    return [(name, low[name], high[name]) for name in MESH_PROXIES]
+
+
+def _costs(out: Path) -> dict[str, int]:
+    """Exclusive instructions per function (callgrind_annotate, no threshold)."""
+    report = subprocess.run(
+        ["callgrind_annotate", "--threshold=100", str(out)], capture_output=True, text=True, check=True
+    )
+    costs: dict[str, int] = {}
+    for line in report.stdout.splitlines():
+        match = re.match(r"\s*([\d,]+) \([ \d.%]+\)\s+(.*)$", line)
+        if match and "PROGRAM TOTALS" not in match.group(2):
+            name = re.sub(r"^/tmp/python-build[^ ]*/Python-[\d.]+/", "", match.group(2))
+            costs[name] = costs.get(name, 0) + int(match.group(1).replace(",", ""))
+    return costs
+
+
+def _top(low: Path, high: Path, requests: int, count: int) -> str:
+    """The ``count`` functions costing most per request (the two runs' difference)."""
+    before, after = _costs(low), _costs(high)
+    per = {name: (cost - before.get(name, 0)) / requests for name, cost in after.items()}
+    ranked = sorted(per.items(), key=lambda item: -item[1])[:count]
+    return "\n".join(f"{value:10,.0f}  {name[:150]}" for name, value in ranked)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n1", type=int, default=500)
     parser.add_argument("--n2", type=int, default=2500)
-    parser.add_argument("--top", type=int, default=0, help="show the N costliest functions of the N2 run")
+    parser.add_argument("--top", type=int, default=0, help="show the N costliest functions per request")
     sides = ("inbound", "outbound", "mesh", "mesh-plain")
     parser.add_argument("--side", choices=sides, default="inbound", help="which stack")
     parser.add_argument("--connections", type=int, default=10, help="h2load client connections")
@@ -134,21 +152,23 @@ def main() -> int:
         upstream = start_upstream(tmp, None)
         try:
             if args.side.startswith("mesh"):
-                outs = _mesh(args, tmp, upstream.port)
+                runs = _mesh(args, tmp, upstream.port)
             else:
-                low, _ = _count(tmp, upstream.port, args.n1, "n1", args)
-                high, out = _count(tmp, upstream.port, args.n2, "n2", args)
-                outs = [out]
-                per_request = (high - low) / (args.n2 - args.n1)
-                counted = f"{args.n1} vs {args.n2} requests, {args.connections} connections"
-                print(f"instructions per request, {args.side}: {per_request / 1000:.1f}k ({counted})")
+                _, low = _count(tmp, upstream.port, args.n1, "n1", args)
+                _, high = _count(tmp, upstream.port, args.n2, "n2", args)
+                runs = [("lightmesh", low, high)]
         finally:
             upstream.stop()
             procs.stop_all()
-        for out in outs if args.top else []:
-            report = subprocess.run(["callgrind_annotate", str(out)], capture_output=True, text=True)
-            lines = [line for line in report.stdout.splitlines() if re.match(r"\s*[\d,]+ \(", line)]
-            print(f"{out.name}:\n" + "\n".join(lines[: args.top]))
+        requests = args.n2 - args.n1
+        per = {label: (_total(high) - _total(low)) / requests for label, low, high in runs}
+        counted = f"{args.n1} vs {args.n2} requests, {args.connections} connections"
+        parts = (
+            " = " + ", ".join(f"{label} {v / 1000:.1f}k" for label, v in per.items()) if len(per) > 1 else ""
+        )
+        print(f"instructions per request, {args.side}: {sum(per.values()) / 1000:.1f}k{parts} ({counted})")
+        for label, low, high in runs if args.top else []:
+            print(f"{label}, per request (exclusive):\n{_top(low, high, requests, args.top)}")
     return 0
 
 
