@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import peers, procs
@@ -32,6 +33,9 @@ sys.path.insert(0, str(SRC))
 WEB = "web.default.serviceaccount.identity.lightmesh.cluster.local"
 CLIENT = "client.default.serviceaccount.identity.lightmesh.cluster.local"
 HOST = "web:80"  # the authority the client sends; the controller resolves it
+
+# Prefix for a proxy's argv, given its name (e.g. ``valgrind --tool=callgrind ...``); None = run it bare.
+Wrap = Callable[[str], list[str]] | None
 
 
 def _lightmesh(*args: str) -> str:
@@ -93,7 +97,8 @@ def start_controller(tmp: Path, ids: dict[str, Path], server_inbound: int, mtls:
     )
     argv, env = peers.lightmesh_argv()
     argv = [*argv[:-1], "controller", "--registry", str(registry), "--proxy-api-addr", f"{LOOPBACK}:{api}",
-            "--admin-addr", f"{LOOPBACK}:{admin}", "--log-level", "warning"]  # fmt: skip
+            "--admin-addr", f"{LOOPBACK}:{admin}", "--public-api-addr", f"{LOOPBACK}:{procs.free_port()}",
+            "--log-level", "warning"]  # fmt: skip
     if mtls:
         argv += ["--identity-dir", str(ids["dir"])]
     proc = Managed("controller", argv, tmp / "controller.log").start(None, env=env, cwd=tmp)
@@ -102,10 +107,12 @@ def start_controller(tmp: Path, ids: dict[str, Path], server_inbound: int, mtls:
 
 
 def _proxy(
-    tmp: Path, name: str, inbound: int, env_extra: dict[str, str], cpus: set[int] | None
+    tmp: Path, name: str, inbound: int, env_extra: dict[str, str], cpus: set[int] | None, wrap: Wrap = None
 ) -> tuple[Managed, int, int]:
     outbound, admin = procs.free_port(), procs.free_port()
     argv, env = peers.lightmesh_argv()
+    if wrap is not None:
+        argv = [*wrap(name), *argv]
     env.update({
         "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"{LOOPBACK}:{inbound}",
         "LIGHTMESH_PROXY_OUTBOUND_LISTEN_ADDR": f"{LOOPBACK}:{outbound}",
@@ -115,7 +122,7 @@ def _proxy(
         **env_extra,
     })  # fmt: skip
     proc = Managed(name, argv, tmp / f"{name}.log").start(cpus, env=env, cwd=tmp)
-    procs.wait_http_ok(proc, admin, "/ready", timeout_s=30.0)
+    procs.wait_http_ok(proc, admin, "/ready", timeout_s=30.0 if wrap is None else 180.0)
     return proc, outbound, admin
 
 
@@ -150,12 +157,15 @@ class Pair:
         self.server: Managed | None = None  # the hop that terminates the mesh connection
         self.server_port = 0  # its listening port (mesh side)
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 5.0) -> None:
         for proc in reversed(self.procs):
-            proc.stop()
+            proc.stop(grace_s)
 
 
-def lightmesh_pair(ctx: Context, ids: dict[str, Path], mtls: bool, cpus: set[int] | None) -> Pair:
+def lightmesh_pair(
+    ctx: Context, ids: dict[str, Path], mtls: bool, cpus: set[int] | None, wrap: Wrap = None
+) -> Pair:
+    """Controller, server proxy (``lm-server``), client proxy (``lm-client``); ``wrap`` prefixes both."""
     pair = Pair()
     tmp = ctx.tmpdir
     try:
@@ -175,15 +185,15 @@ def lightmesh_pair(ctx: Context, ids: dict[str, Path], mtls: bool, cpus: set[int
         common = {"LIGHTMESH_PROXY_CONTROLLER_ADDR": f"{LOOPBACK}:{api}"}
         forward = {"LIGHTMESH_PROXY_INBOUND_FORWARD": f"{LOOPBACK}:{ctx.upstream_port}"}
         server, _, _ = _proxy(
-            tmp, "lm-server", server_inbound, {**common, **identity("web", WEB), **forward}, cpus
+            tmp, "lm-server", server_inbound, {**common, **identity("web", WEB), **forward}, cpus, wrap
         )
         pair.procs.append(server)
         pair.server, pair.server_port = server, server_inbound
         client, pair.port, _ = _proxy(
-            tmp, "lm-client", procs.free_port(), {**common, **identity("client", CLIENT)}, cpus
+            tmp, "lm-client", procs.free_port(), {**common, **identity("client", CLIENT)}, cpus, wrap
         )
         pair.procs.append(client)
-        probe(pair.port)
+        probe(pair.port, 20.0 if wrap is None else 180.0)
     except BaseException:
         pair.stop()
         raise

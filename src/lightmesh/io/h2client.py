@@ -99,7 +99,8 @@ class H2Client(H2Peer):
             self.flush_now()
             self.abort()
             return
-        self.flush()
+        if self.codec.out:  # acks, window updates
+            self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost(UpstreamError(f"connection to {self.pool.addr} closed"))
@@ -126,18 +127,20 @@ class H2Client(H2Peer):
             self.flush()
         else:
             codec.send_headers(sid, headers)
-            if not body.complete:
-                self.flush()  # the head goes now even if the body waits (gRPC streams)
-            call.pump = loop.create_task(self._pump(sid, body))
+            data = body.read_nowait() if body.complete else None
+            if data is None or not self.send_last(sid, data, body.trailers):
+                if not body.complete:
+                    self.flush()  # the head goes now even if the body waits (gRPC streams)
+                call.pump = loop.create_task(self._pump(sid, body, data))
         try:
             return await call.future
         except asyncio.CancelledError:
             self._cancel(sid, call)
             raise
 
-    async def _pump(self, sid: int, body: Body) -> None:
+    async def _pump(self, sid: int, body: Body, data: bytes | None) -> None:
         try:
-            await self.send_body(sid, body)
+            await self.send_body(sid, body, data)
         except asyncio.CancelledError:
             body.discard()
             raise
@@ -171,12 +174,8 @@ class H2Client(H2Peer):
         if end_stream:
             body: Body = NO_BODY
             del self.calls[stream_id]
-        else:
-            length = None
-            for name, value in headers:
-                if name == b"content-length":
-                    length = int(value)
-            body = call.body = H2Body(self, stream_id, length)
+        else:  # the codec checked content-length and keeps it for the stream it left open
+            body = call.body = H2Body(self, stream_id, self.codec.streams[stream_id].expected)
         if not call.future.done():
             call.future.set_result(h2msg.response_from_h2(headers, body))
         if end_stream:
@@ -197,7 +196,9 @@ class H2Client(H2Peer):
     def _ended(self, stream_id: int) -> None:
         call = self.calls.pop(stream_id, None)
         if call is not None:
-            self._settle(call, UpstreamError(f"{self.pool.addr} ended the stream without a response"))
+            if not call.future.done():  # else the body has its end already
+                why = f"{self.pool.addr} ended the stream without a response"
+                call.future.set_exception(UpstreamError(why))
             self._maybe_idle()
 
     def on_reset(self, stream_id: int, code: int) -> None:
@@ -302,7 +303,7 @@ class H2Pool(EndpointPool):
             load.start()
             start = self.loop.time()
         try:
-            conn = await self._conn()
+            conn = self._available() or await self._conn()
             try:
                 return await conn.send(request)
             except Refused:
@@ -315,11 +316,17 @@ class H2Pool(EndpointPool):
                 now = self.loop.time()
                 load.finish(now, now - start)
 
+    def _available(self) -> H2Client | None:
+        for conn in self.conns:
+            if conn.available:
+                return conn
+        return None
+
     async def _conn(self) -> H2Client:
         while True:
-            for conn in self.conns:
-                if conn.available:
-                    return conn
+            conn = self._available()
+            if conn is not None:
+                return conn
             if self._connecting is None:
                 self._connecting = self.loop.create_task(self._open())
                 self._connecting.add_done_callback(_retrieve)

@@ -5,7 +5,9 @@ transport. Outgoing data respects both flow-control windows (a sender waits for
 WINDOW_UPDATE) and the transport's write buffer (``pause_writing``). Incoming
 data goes to an :class:`H2Body`, and its window is handed back to the peer only
 once the consumer has read it, so a slow reader slows its own stream and nothing
-else. Output is written once per loop iteration (:meth:`H2Peer.flush`).
+else. Output is written once per loop iteration (:meth:`H2Peer.flush`). A body that
+has all arrived and fits the windows goes out at once (:meth:`H2Peer.send_last`);
+others stream through :meth:`H2Peer.send_body`, which waits for window.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from lightmesh.core.errors import StreamReset, UpstreamError
 from lightmesh.io.body import StreamBody
 from lightmesh.protocol.h2codec import H2Codec, StreamGone
 from lightmesh.protocol.h2frames import CANCEL
-from lightmesh.protocol.messages import Body
+from lightmesh.protocol.messages import Body, Headers
 
 
 class H2Body(StreamBody):
@@ -104,7 +106,7 @@ class H2Peer(asyncio.Protocol):
     def consumed(self, stream_id: int, size: int) -> None:
         if not self.closed:
             self.codec.ack(stream_id, size)
-            if self.codec.pending_output:
+            if self.codec.out:
                 self.flush()
 
     def deliver(self, body: H2Body | None, stream_id: int, data: bytes, flow: int, end: bool) -> None:
@@ -170,12 +172,28 @@ class H2Peer(asyncio.Protocol):
             codec.end_stream(stream_id)
             self.flush()
 
-    async def send_body(self, stream_id: int, body: Body) -> None:
-        """Stream ``body`` then its trailers or END_STREAM."""
+    def send_last(self, stream_id: int, data: bytes, trailers: Headers | None) -> bool:
+        """Send the rest of a body that has all arrived, and its end, now if the windows allow it
+        (no coroutine); ``False``, having sent nothing, when it must wait (:meth:`send_body`)."""
+        codec = self.codec
+        if self._drain is not None or self.closed or len(data) > codec.window(stream_id):
+            return False
+        if data or trailers is None:
+            codec.send_data(stream_id, data, trailers is None)
+            if data:
+                self.data_frames_sent += 1
+        if trailers is not None:
+            self._end(stream_id, trailers)
+        self.flush()
+        return True
+
+    async def send_body(self, stream_id: int, body: Body, data: bytes | None = None) -> None:
+        """Stream ``body`` (``data``: what was already read from it) then its trailers or END_STREAM."""
         while True:
-            data = body.read_nowait()
             if data is None:
-                data = await body.read()
+                data = body.read_nowait()
+                if data is None:
+                    data = await body.read()
             if not data:
                 break
             if body.complete:  # reads return all that is buffered: this was the last of it
@@ -185,12 +203,15 @@ class H2Peer(asyncio.Protocol):
                     return
                 break
             await self.send_data(stream_id, data)
-        trailers = body.trailers
+            data = None
+        self._end(stream_id, body.trailers)
+        self.flush()
+
+    def _end(self, stream_id: int, trailers: Headers | None) -> None:
         if trailers:
             self.codec.send_headers(stream_id, trailers, end_stream=True)
         else:
             self.codec.end_stream(stream_id)
-        self.flush()
 
 
 __all__ = ["H2Body", "H2Peer", "StreamGone"]

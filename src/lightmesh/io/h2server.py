@@ -85,7 +85,8 @@ class H2Server(H2Peer):
         except Flood as flood:
             self._abort(ENHANCE_YOUR_CALM, flood.reason)
             return
-        self.flush()
+        if self.codec.out:  # acks, window updates
+            self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed:
@@ -180,7 +181,10 @@ class H2Server(H2Peer):
 
     def flush_now(self) -> None:
         super().flush_now()
-        if self._drain is None and self.transport is not None and not self.transport.get_write_buffer_size():
+        transport = self.transport
+        if not self.guard.control_queued or self._drain is not None or transport is None:
+            return  # nothing to count down, or the output is not drained
+        if not transport.get_write_buffer_size():
             self.guard.output_drained()
 
     def on_priority(self) -> None:
@@ -224,9 +228,11 @@ class H2Server(H2Peer):
             else:
                 codec.send_headers(sid, h2msg.response_to_h2(response))
                 stream.responded = True
-                if not body.complete:
-                    self.flush()  # the head goes now even if the body waits (gRPC streams)
-                await self.send_body(sid, body)
+                data = body.read_nowait() if body.complete else None
+                if data is None or not self.send_last(sid, data, body.trailers):
+                    if not body.complete:
+                        self.flush()  # the head goes now even if the body waits (gRPC streams)
+                    await self.send_body(sid, body, data)
         except asyncio.CancelledError:
             body.discard()
             response.finish(ConnectionError("client reset the stream"))

@@ -50,11 +50,11 @@ class H2Codec(Receiver):
         self.max_block = max_block
         self.decoder = Decoder(settings.get(f.MAX_HEADER_LIST_SIZE, 64 * 1024))
         self.encoder = Encoder()
-        self._out: list[bytes] = []
+        self.out: list[bytes] = []
         self.reset_recently: dict[int, None] = {}
         self._buf = b""
         self._preface = not client_side  # a server first reads the client's preface
-        self._settled = False  # the peer's first SETTINGS arrived
+        self.settled = False  # the peer's first SETTINGS arrived: it does speak HTTP/2
         self._cont: tuple[int, int, list[bytes]] | None = None  # (stream, flags, fragments)
         self._dispatch = {
             f.DATA: self._on_data,
@@ -72,27 +72,18 @@ class H2Codec(Receiver):
     # output
     def initiate(self) -> None:
         if self.client_side:
-            self._out.append(f.PREFACE)
-        self._out.append(f.settings_frame(self.local))
+            self.out.append(f.PREFACE)
+        self.out.append(f.settings_frame(self.local))
         if self.conn_window_target > f.DEFAULT_WINDOW:
-            self._out.append(f.window_update_frame(0, self.conn_window_target - f.DEFAULT_WINDOW))
+            self.out.append(f.window_update_frame(0, self.conn_window_target - f.DEFAULT_WINDOW))
 
     def take(self) -> bytes:
-        out = self._out
+        out = self.out
         if not out:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
         return data
-
-    @property
-    def settled(self) -> bool:
-        """The peer's first SETTINGS arrived: it does speak HTTP/2."""
-        return self._settled
-
-    @property
-    def pending_output(self) -> bool:
-        return bool(self._out)
 
     # input
     def feed(self, data: bytes) -> None:
@@ -120,10 +111,10 @@ class H2Codec(Receiver):
             payload = buf[pos + 9 : end]
             pos = end
             sid &= 0x7FFFFFFF
-            if not self._settled:
+            if not self.settled:
                 if kind != f.SETTINGS or flags & f.ACK:
                     raise H2Error(f.PROTOCOL_ERROR, "the first frame must be SETTINGS")
-                self._settled = True
+                self.settled = True
             if self._cont is not None and kind != f.CONTINUATION:
                 raise H2Error(f.PROTOCOL_ERROR, "expected CONTINUATION")
             handler = dispatch.get(kind)
@@ -152,7 +143,7 @@ class H2Codec(Receiver):
         stream = self._sendable(sid)
         block = self.encoder.encode(headers)
         flags = f.END_STREAM if end_stream else 0
-        limit, out = self.max_frame_size, self._out
+        limit, out = self.max_frame_size, self.out
         if len(block) <= limit:
             out.append(f.frame(f.HEADERS, flags | f.END_HEADERS, sid, block))
         else:
@@ -175,9 +166,9 @@ class H2Codec(Receiver):
         stream.window -= n
         self.out_window -= n
         flags = f.END_STREAM if end_stream else 0
-        self._out.append(f.FRAME_HEADER.pack(n >> 16, n & 0xFFFF, f.DATA, flags, sid))
+        self.out.append(f.FRAME_HEADER.pack(n >> 16, n & 0xFFFF, f.DATA, flags, sid))
         if n:
-            self._out.append(bytes(data))
+            self.out.append(bytes(data))
         if end_stream:
             self._local_close(sid, stream)
 
@@ -196,8 +187,8 @@ class H2Codec(Receiver):
             stream.unacked += size
             if stream.unacked >= self.local_window // 2:
                 stream.in_window += stream.unacked
-                self._out.append(f.window_update_frame(sid, stream.unacked))
+                self.out.append(f.window_update_frame(sid, stream.unacked))
                 stream.unacked = 0
 
     def goaway(self, last_stream_id: int, code: int = f.NO_ERROR) -> None:
-        self._out.append(f.goaway_frame(last_stream_id, code))
+        self.out.append(f.goaway_frame(last_stream_id, code))

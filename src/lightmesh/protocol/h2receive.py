@@ -201,7 +201,7 @@ class Receiver(H2State):
             raise H2Error(f.FRAME_SIZE_ERROR, "SETTINGS length is not a multiple of 6")
         for key, value in f.parse_settings(payload):
             self._apply_setting(key, value)
-        self._out.append(f.frame(f.SETTINGS, f.ACK, 0))
+        self.out.append(f.frame(f.SETTINGS, f.ACK, 0))
         self.handler.on_settings()
 
     def _apply_setting(self, key: int, value: int) -> None:
@@ -233,7 +233,7 @@ class Receiver(H2State):
         if len(payload) != 8:
             raise H2Error(f.FRAME_SIZE_ERROR, "PING must be 8 bytes")
         if not flags & f.ACK:
-            self._out.append(f.frame(f.PING, f.ACK, 0, payload))
+            self.out.append(f.frame(f.PING, f.ACK, 0, payload))
             self.handler.on_ping()
 
     def _on_goaway(self, flags: int, sid: int, payload: bytes) -> None:

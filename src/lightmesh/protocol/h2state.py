@@ -86,7 +86,7 @@ class H2State:
     max_block: int
     decoder: Decoder
     encoder: Encoder
-    _out: list[bytes]
+    out: list[bytes]  # frames queued for the peer, taken with take()
     reset_recently: dict[int, None]  # streams we reset lately, oldest first
 
     def _local_close(self, sid: int, stream: Stream) -> None:
@@ -106,7 +106,7 @@ class H2State:
             del self.streams[sid]
 
     def _reset(self, sid: int, code: int) -> None:
-        self._out.append(f.rst_stream_frame(sid, code))
+        self.out.append(f.rst_stream_frame(sid, code))
         recent = self.reset_recently
         recent[sid] = None
         if len(recent) > RECENT_RESETS:
@@ -126,7 +126,7 @@ class H2State:
         self.in_unacked += size
         if self.in_unacked >= self.conn_window_target // 2:
             self.in_window += self.in_unacked
-            self._out.append(f.window_update_frame(0, self.in_unacked))
+            self.out.append(f.window_update_frame(0, self.in_unacked))
             self.in_unacked = 0
 
 
