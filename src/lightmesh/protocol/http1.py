@@ -4,7 +4,10 @@ httptools (llhttp) does the byte-level parsing and already rejects the classic
 smuggling vectors (Transfer-Encoding with Content-Length, duplicate
 Content-Length, bad chunk sizes, bare LF, obs-fold). On top of it this module:
 
-* enforces head limits (60 KiB, 100 fields -> 431);
+* enforces head limits (60 KiB of names and values, 100 fields -> 431), checked
+  once a head is complete and after every read that leaves one unfinished, not
+  per field: a head that starts and ends within a read of at most 60 KiB cannot
+  break the size limit, so it is not even measured;
 * lower-cases header names and removes hop-by-hop fields (RFC 9110 §7.6.1),
   remembering what they said (keep-alive, ``Upgrade``, ``Expect``);
 * turns absolute-form targets into origin-form and takes the authority from them
@@ -18,7 +21,7 @@ Parsers call a handler object; they never touch sockets or clocks.
 from __future__ import annotations
 
 import enum
-from itertools import chain
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Protocol
 
@@ -145,6 +148,26 @@ def _over_size_limit(fields: Headers) -> bool:
     return sum(map(len, chain.from_iterable(fields))) > MAX_HEAD_BYTES
 
 
+class _Unfinished:
+    """The size of a field section still arriving, each field counted once across reads
+    (so a head sent in many tiny reads costs no more to measure than one sent at once).
+    A parser starts a new list for each section, which is how a new one is told apart."""
+
+    __slots__ = ("_counted", "_fields", "_size")
+
+    def __init__(self) -> None:
+        self._fields: Headers | None = None
+        self._counted = 0
+        self._size = 0
+
+    def over_size_limit(self, fields: Headers) -> bool:
+        if fields is not self._fields:
+            self._fields, self._counted, self._size = fields, 0, 0
+        self._size += sum(map(len, chain.from_iterable(islice(fields, self._counted, None))))
+        self._counted = len(fields)
+        return self._size > MAX_HEAD_BYTES
+
+
 class BodyFactory(Protocol):
     def __call__(self, length: int | None, chunked: bool) -> Body: ...
 
@@ -165,6 +188,7 @@ class RequestParser:
         self._raw: Headers = []  # the fields of the head (then the trailers) being parsed
         self._error: Exception | None = None
         self._measure = False  # whether the head now parsed might break the size limits
+        self._unfinished = _Unfinished()
         self._manual = 0  # body bytes of a stripped h2c upgrade request still to pass on
         self.upgrading: Request | None = None
         self.in_head = False
@@ -189,13 +213,13 @@ class RequestParser:
             raise self._error or BadRequest("invalid request")
         except httptools.HttpParserError as exc:
             if self.in_head or self._raw:  # too large is the answer, whatever broke after that
-                self._check_limits(self._raw, self.in_head)
+                self._check_limits(self._raw, self.in_head, unfinished=True)
             raise self._error or BadRequest(f"malformed request: {exc}")
         if self.in_head or self._raw:  # a head or trailer section is unfinished: bound it now
-            self._check_limits(self._raw, self.in_head)
+            self._check_limits(self._raw, self.in_head, unfinished=True)
         return None
 
-    def _check_limits(self, raw: Headers, head: bool) -> None:
+    def _check_limits(self, raw: Headers, head: bool, unfinished: bool = False) -> None:
         """Refuse a request head (or trailer section) over the limits.
 
         Checked when a head is complete and after each read that leaves one unfinished,
@@ -204,7 +228,7 @@ class RequestParser:
         """
         if head and len(self._url) > MAX_HEAD_BYTES:
             raise HeadersTooLarge("request target exceeds 60 KiB")
-        if _over_size_limit(raw):
+        if self._unfinished.over_size_limit(raw) if unfinished else _over_size_limit(raw):
             raise HeadersTooLarge(f"request headers exceed {MAX_HEAD_BYTES // 1024} KiB")
         if head and len(raw) > MAX_HEADERS:
             raise HeadersTooLarge(f"request has more than {MAX_HEADERS} header fields")
@@ -335,6 +359,7 @@ class ResponseParser:
         self._raw: Headers = []  # the fields of the head (then the trailers) being parsed
         self._reason = b""
         self._measure = False  # whether the head now parsed might break the size limit
+        self._unfinished = _Unfinished()
         self._head_request = False
         self._interim = False
         self.framing = NONE
@@ -369,7 +394,7 @@ class ResponseParser:
 
     def _check_unfinished(self) -> None:
         """Refuse a head or trailer section over the limit before it is complete."""
-        if _over_size_limit(self._raw):
+        if self._unfinished.over_size_limit(self._raw):
             raise UpstreamError(f"invalid response from upstream: {_TOO_LARGE}")
 
     def feed_eof(self) -> bool:

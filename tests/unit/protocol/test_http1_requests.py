@@ -435,6 +435,15 @@ def test_a_head_still_arriving_is_refused_once_over_a_limit(fields: list[bytes],
     assert recorder.messages == []
 
 
+@pytest.mark.parametrize("piece", [1000, 4096])
+def test_a_head_in_many_small_reads_is_refused_before_it_ends(piece: int) -> None:
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 900) for i in range(90))
+    parser, recorder = request_parser()
+    with pytest.raises(HeadersTooLarge, match="request headers exceed 60 KiB"):
+        feed_all(parser, [data[start : start + piece] for start in range(0, len(data), piece)])
+    assert recorder.messages == []
+
+
 def test_a_target_still_arriving_is_refused_once_over_the_limit() -> None:
     parser, _ = request_parser()
     with pytest.raises(HeadersTooLarge, match="request target exceeds 60 KiB"):
