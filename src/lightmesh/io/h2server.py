@@ -1,13 +1,14 @@
 """Downstream HTTP/2 (h2c prior knowledge): one task per stream, each a call of the service.
 
-:class:`H2Server` feeds received bytes to ``h2`` and turns its events into
-:class:`Request` objects whose bodies stream through :class:`H2Body` (window is
-returned as the upstream takes the data). Every stream runs the listener's
-service in its own task, so requests on one connection are routed and balanced
-one by one. A client's RST_STREAM cancels that task, which resets the upstream
-stream; an upstream reset (:class:`StreamReset`) resets the client's stream with
-the same code. Abuse limits are enforced by a :class:`FloodGuard`; a violation
-answers GOAWAY and closes this connection only.
+:class:`H2Server` feeds received bytes to its :class:`H2Codec` and turns its
+callbacks into :class:`Request` objects whose bodies stream through :class:`H2Body`
+(window is returned as the upstream takes the data). A response whose body has all
+arrived goes out at once; a streaming one is pumped within the flow-control windows.
+Every stream runs the listener's service in its own task, so requests on one
+connection are routed and balanced one by one. A client's RST_STREAM cancels that
+task, which resets the upstream stream; an upstream reset (:class:`StreamReset`)
+resets the client's stream with the same code. Abuse limits are enforced by a
+:class:`FloodGuard`; a violation answers GOAWAY and closes this connection only.
 
 Draining sends GOAWAY with the last accepted stream; streams up to it finish,
 newer ones are refused, and the connection closes when the last stream ends.

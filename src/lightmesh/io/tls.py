@@ -175,7 +175,8 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
             log.debug("TLS write to %s failed: %s", self.get_extra_info("peername"), exc)
             self.abort()
             return
-        self._flush()
+        if self.raw is not None:  # _flush() inlined: not closed (checked above); writing b"" is a no-op
+            self.raw.write(self._outgoing.read())
 
     def writelines(self, list_of_data: Any) -> None:
         self.write(b"".join(list_of_data))

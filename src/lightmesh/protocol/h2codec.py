@@ -143,9 +143,10 @@ class H2Codec(Receiver):
         stream = self._sendable(sid)
         block = self.encoder.encode(headers)
         flags = f.END_STREAM if end_stream else 0
-        limit, out = self.max_frame_size, self.out
-        if len(block) <= limit:
-            out.append(f.frame(f.HEADERS, flags | f.END_HEADERS, sid, block))
+        limit, out, n = self.max_frame_size, self.out, len(block)
+        if n <= limit:  # the usual single frame: header and block go out as two pieces, not copied
+            out.append(f.FRAME_HEADER.pack(n >> 16, n & 0xFFFF, f.HEADERS, flags | f.END_HEADERS, sid))
+            out.append(block)
         else:
             out.append(f.frame(f.HEADERS, flags, sid, block[:limit]))
             for i in range(limit, len(block), limit):

@@ -1,10 +1,11 @@
 """HTTP/2 header blocks <-> :mod:`messages`, without I/O.
 
-``h2`` decodes and validates header blocks (pseudo-header order, forbidden
-connection-specific fields, lower-case names); this module maps them to the
-protocol-neutral :class:`Request`/:class:`Response` and back. Pseudo-headers
-become fields of the message, everything else stays a header and is forwarded
-as-is, ``content-length`` included (h2 checks it against the DATA received).
+The codec (:mod:`h2codec`) decodes and validates header blocks (pseudo-header
+order, forbidden connection-specific fields, lower-case names); this module maps
+them to the protocol-neutral :class:`Request`/:class:`Response` and back.
+Pseudo-headers become fields of the message, everything else stays a header and is
+forwarded as-is, ``content-length`` included (the codec checks it against the DATA
+received).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 from lightmesh.protocol.messages import NO_BODY, Request, Response
 
 HEADER = b"lightmesh-orig-proto"
+_HTTP2_ONLY = frozenset({HEADER, b"content-length", b"te"})  # fields an HTTP/1 upstream must not get
 
 
 def can_upgrade(request: Request) -> bool:
@@ -58,7 +59,5 @@ def downgrade_request(request: Request) -> bool:
 
 def to_http1(request: Request, version: bytes = b"1.1") -> None:
     """An HTTP/2 request for an HTTP/1 upstream: framing comes from the body, not headers."""
-    request.headers = [
-        (name, value) for name, value in request.headers if name not in (HEADER, b"content-length", b"te")
-    ]
+    request.headers = [(name, value) for name, value in request.headers if name not in _HTTP2_ONLY]
     request.version = version
