@@ -203,9 +203,7 @@ class H1Client(asyncio.Protocol):
             if self.parser.framing is not NONE:
                 response.body = BytesBody(b"".join(self._chunks), trailers)
                 self._chunks.clear()
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(response)
+            self._hand_over(response)
         elif self._body is not None:
             self._body.feed_eof(trailers)
             self._body = None
@@ -222,6 +220,9 @@ class H1Client(asyncio.Protocol):
                 body.feed(chunk)
             self._chunks.clear()
             response.body = body
+        self._hand_over(response)
+
+    def _hand_over(self, response: Response) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(response)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Coroutine
-from typing import Any, cast
+from typing import cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import BadRequest, ProxyError
@@ -209,8 +208,7 @@ class H1Server(asyncio.Protocol):
             except Exception:
                 log.exception("%s request %s failed inside the proxy", ctx.direction, request.path[:200])
                 response = error_response(ProxyError("internal proxy error"))
-            sent = self._send(request, response)
-            keep_alive = sent if isinstance(sent, bool) else await sent
+            keep_alive = await self._send(request, response)
             self._current = None
             if self._broken is not None and not queue and keep_alive:
                 self._send_error(self._broken)
@@ -219,9 +217,7 @@ class H1Server(asyncio.Protocol):
                 self._close()
                 return
 
-    def _send(self, request: Request, response: Response) -> bool | Coroutine[Any, Any, bool]:
-        """Send ``response``; return whether the connection stays open, or, when its body is
-        still arriving, a coroutine that streams the rest and then says so."""
+    async def _send(self, request: Request, response: Response) -> bool:
         if response.tunnel is not None:
             return self._tunnel(response)
         body = response.body
@@ -243,52 +239,42 @@ class H1Server(asyncio.Protocol):
             else:
                 chunked = framing is CHUNKED
                 data = body.read_nowait()
-                if not body.complete:
+                if body.complete:  # all of it is here: one write
+                    self._write(
+                        head + (http1.encode_final_chunks(data, body.trailers) if chunked else data or b"")
+                    )
+                else:
                     self._write(head + (http1.encode_chunk(data) if chunked and data else data or b""))
-                    return self._send_rest(response, data, chunked, keep_alive)
-                self._write(
-                    head + (http1.encode_final_chunks(data, body.trailers) if chunked else data or b"")
-                )
-        except Exception as exc:
-            return self._send_failed(response, exc)
-        response.finish(None)
-        return keep_alive
-
-    async def _send_rest(
-        self, response: Response, data: bytes | None, chunked: bool, keep_alive: bool
-    ) -> bool:
-        """Stream the rest of a body that is still arriving; ``data`` was its first read."""
-        body = response.body
-        try:
-            while data != b"":
-                if self.closed:
-                    raise ConnectionError("client went away")
-                if self._drain is not None:
-                    await self._drain
-                data = body.read_nowait()
-                if data is None:
-                    data = await body.read()
-                if data:
-                    self._write(http1.encode_chunk(data) if chunked else data)
-            if chunked:
-                self._write(http1.encode_last_chunk(body.trailers))
+                    await self._send_rest(data, body, chunked)
         except asyncio.CancelledError:
             body.discard()
             response.finish(ConnectionError("client went away"))
             raise
         except Exception as exc:
-            return self._send_failed(response, exc)
+            log.debug("response body to %s failed: %s", self.conn.peer, exc)
+            body.discard()
+            response.finish(exc)
+            self._failed = True
+            if self.transport is not None:
+                self.transport.abort()
+            return False
         response.finish(None)
         return keep_alive
 
-    def _send_failed(self, response: Response, exc: Exception) -> bool:
-        log.debug("response body to %s failed: %s", self.conn.peer, exc)
-        response.body.discard()
-        response.finish(exc)
-        self._failed = True
-        if self.transport is not None:
-            self.transport.abort()
-        return False
+    async def _send_rest(self, data: bytes | None, body: Body, chunked: bool) -> None:
+        """Stream the rest of a body that is still arriving; ``data`` was its first read."""
+        while data != b"":
+            if self.closed:
+                raise ConnectionError("client went away")
+            if self._drain is not None:
+                await self._drain
+            data = body.read_nowait()
+            if data is None:
+                data = await body.read()
+            if data:
+                self._write(http1.encode_chunk(data) if chunked else data)
+        if chunked:
+            self._write(http1.encode_last_chunk(body.trailers))
 
     def _tunnel(self, response: Response) -> bool:
         upstream = response.tunnel
