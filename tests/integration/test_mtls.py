@@ -78,6 +78,9 @@ def test_http1_crosses_the_mesh_over_mtls_and_the_app_learns_the_client(
         server, "request_total", 1, timeout=TIMEOUT, direction="inbound", tls="true", client_id=CLIENT
     )
     assert server.metric("request_total", direction="inbound", tls="") == 0
+    # the connection to the peer counts as mesh TLS, and no plaintext one was opened
+    assert client.metric("tcp_open_total", direction="outbound", peer="dst", tls="true") >= 1
+    assert client.metric("tcp_open_total", direction="outbound", peer="dst", tls="") == 0
 
 
 def test_tap_of_the_client_proxy_shows_the_request_going_to_the_endpoint_over_mtls(

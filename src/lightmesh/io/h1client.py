@@ -37,8 +37,9 @@ class StaleConnection(UpstreamError):
 
 
 class H1Client(asyncio.Protocol):
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, stats: TcpStats) -> None:
         self.pool = pool
+        self.stats = stats
         self._loop = pool.loop
         self.transport: asyncio.Transport | None = None
         self.parser = http1.ResponseParser(self)
@@ -63,7 +64,7 @@ class H1Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self._started = self._loop.time()
-        self.pool.stats.open()
+        self.stats.open()
         self.pool.sweeper.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -87,7 +88,7 @@ class H1Client(asyncio.Protocol):
         ended_cleanly = self.parser.feed_eof()
         failed = exc is not None or not ended_cleanly or not self._response_done
         elapsed = (self._loop.time() - self._started) * 1000.0
-        self.pool.stats.close(elapsed, self.read, self.written, FAILURE if failed else SUCCESS)
+        self.stats.close(elapsed, self.read, self.written, FAILURE if failed else SUCCESS)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             if self.uses > 1 and self.read == self._read_at_send:
@@ -186,7 +187,7 @@ class H1Client(asyncio.Protocol):
     # reaches the server whole and goes out in one write.
     def on_response(self, response: Response, framing: Framing) -> None:
         if response.status == 101:
-            self._tunnel = Pipe(self.pool.stats)
+            self._tunnel = Pipe(self.stats)
             response.tunnel = self._tunnel
         self._response = response
 
@@ -313,7 +314,8 @@ class Pool(EndpointPool):
 
     async def _connect(self) -> H1Client:
         tls = self.client_tls(ALPN_HTTP1)
-        _, conn = await open_connection(self.addr, lambda: H1Client(self), self.connect_timeout, tls)
+        stats = self.conn_stats(tls)
+        _, conn = await open_connection(self.addr, lambda: H1Client(self, stats), self.connect_timeout, tls)
         return conn
 
     def release(self, conn: H1Client) -> None:

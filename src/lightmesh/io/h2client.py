@@ -58,9 +58,10 @@ class _Call:
 
 
 class H2Client(H2Peer):
-    def __init__(self, pool: H2Pool) -> None:
+    def __init__(self, pool: H2Pool, stats: TcpStats) -> None:
         super().__init__(pool.loop)
         self.pool = pool
+        self.stats = stats
         self.codec = H2Codec(self, True, _SETTINGS, CONNECTION_WINDOW, max_block=512 * 1024)
         self.calls: dict[int, _Call] = {}
         self.goaway: int | None = None
@@ -76,7 +77,7 @@ class H2Client(H2Peer):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self._started = self.loop.time()
-        self.pool.stats.open()
+        self.stats.open()
         self.pool.sweeper.add(self)
         self.codec.initiate()
         self.flush()
@@ -108,7 +109,7 @@ class H2Client(H2Peer):
         self.pool.forget(self)
         failed = self._failed or exc is not None or bool(self.calls)
         elapsed = (self.loop.time() - self._started) * 1000.0
-        self.pool.stats.close(elapsed, self.read, self.written, FAILURE if failed else SUCCESS)
+        self.stats.close(elapsed, self.read, self.written, FAILURE if failed else SUCCESS)
         self._fail_all(UpstreamError(f"connection to {self.pool.addr} closed mid-stream"))
 
     # sending
@@ -335,7 +336,10 @@ class H2Pool(EndpointPool):
     async def _open(self) -> H2Client:
         try:
             tls = self.client_tls(ALPN_H2)
-            _, conn = await open_connection(self.addr, lambda: H2Client(self), self.connect_timeout, tls)
+            stats = self.conn_stats(tls)
+            _, conn = await open_connection(
+                self.addr, lambda: H2Client(self, stats), self.connect_timeout, tls
+            )
         finally:
             self._connecting = None
         self.conns.append(conn)

@@ -50,7 +50,7 @@ class H2Body(StreamBody):
             if unread:
                 self._peer.consumed(self._stream_id, unread)
             if not self._eof:
-                self._peer.cancel_stream(self._stream_id)
+                self._peer.body_discarded(self._stream_id)
 
 
 class H2Peer(asyncio.Protocol):
@@ -122,6 +122,10 @@ class H2Peer(asyncio.Protocol):
             unused = flow
         if unused:
             self.codec.ack(stream_id, unused)
+
+    def body_discarded(self, stream_id: int) -> None:
+        """Nobody reads the rest of the stream's incoming body: stop the peer sending it."""
+        self.cancel_stream(stream_id)
 
     def cancel_stream(self, stream_id: int, code: int = CANCEL) -> None:
         if not self.closed:

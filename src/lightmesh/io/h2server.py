@@ -249,6 +249,13 @@ class H2Server(H2Peer):
         response.finish(None)
         self._finish(stream)
 
+    def body_discarded(self, stream_id: int) -> None:
+        """A request body the service gave up on (its upstream failed): the client hears the
+        response first, then :meth:`_finish` stops the upload with ``NO_ERROR`` (RFC 9113 §8.1)."""
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.responded:
+            self.cancel_stream(stream_id)
+
     def _finish(self, stream: _Stream) -> None:
         stream.responded = True
         if self.streams.get(stream.id) is stream:

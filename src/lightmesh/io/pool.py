@@ -9,7 +9,8 @@ and each pool's ``send`` updates around every request (an HTTP/1 pool that is no
 An endpoint that is a meshed proxy with a known identity (``server_id``) is dialled
 with mutual TLS when the proxy has an identity of its own (``tls_source``): each new
 connection takes the current client context, so a certificate refresh reaches new
-connections while existing ones keep theirs.
+connections while existing ones keep theirs, and counts in ``tls_stats`` (the
+``tls="true"`` connection metrics) when one is set.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class EndpointPool:
         self.authority = str(addr).encode()  # when a request names none
         self.tls_source: TlsSource | None = None  # this proxy's identity, when it has one
         self.server_id: str | None = None  # the identity the endpoint must prove (from discovery)
+        self.tls_stats: TcpStats | None = None  # where mesh TLS connections count, if apart
+
+    def conn_stats(self, tls: ClientTls | None) -> TcpStats:
+        """Where a new connection counts: mesh TLS ones apart when ``tls_stats`` is set."""
+        return self.stats if tls is None or self.tls_stats is None else self.tls_stats
 
     def client_tls(self, alpn: str) -> ClientTls | None:
         """Mutual TLS for a new connection, or ``None`` for plaintext."""

@@ -13,6 +13,7 @@ whose identity discovery reported (:meth:`Connector.set_identity`) with mutual T
 requiring that identity from the server; a CONNECT tunnel to one goes without ALPN,
 so the peer proxy detects the protocol of the tunnelled bytes as it would in plaintext
 (HTTP in a tunnel still loses a forged ``lightmesh-client-id`` and gains the real one).
+Mesh TLS connections count in ``tls_stats`` (``tcp_*{tls="true"}``) when it is set.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Connector:
         self.pools: dict[tuple[SocketAddr, bytes | None], Pool] = {}
         self.h2_pools: dict[SocketAddr, H2Pool] = {}
         self.tls_source: TlsSource | None = None
+        self.tls_stats: TcpStats | None = None  # where mesh TLS connections count (tls="true")
         self.identities: dict[SocketAddr, str] = {}  # endpoints that must prove an identity
 
     def set_identity(self, addr: SocketAddr, identity: str | None) -> None:
@@ -68,6 +70,7 @@ class Connector:
         pool.balanced = self.balanced
         pool.tls_source = self.tls_source
         pool.server_id = self.identities.get(pool.addr)
+        pool.tls_stats = self.tls_stats
 
     def pool(self, addr: SocketAddr, authority: bytes | None) -> Pool:
         key = (addr, authority)
@@ -111,7 +114,8 @@ class Connector:
         server_id = self.identities.get(addr)
         if server_id is not None and self.tls_source is not None:
             tls = self.tls_source.client_tls(server_id, ALPN_DETECT)  # the peer detects what the bytes are
-        _, pipe = await open_connection(addr, lambda: Pipe(self.stats), self.connect_timeout, tls)
+        stats = self.stats if tls is None or self.tls_stats is None else self.tls_stats
+        _, pipe = await open_connection(addr, lambda: Pipe(stats), self.connect_timeout, tls)
         if pipe.transport is not None:
             pipe.transport.pause_reading()  # resumed when the relay is joined
         response = Response(200, [], NO_BODY, reason=b"Connection established")

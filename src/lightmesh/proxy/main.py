@@ -81,7 +81,7 @@ class Proxy:
         self.stopping = asyncio.Event()
         self.sweeper = Sweeper(asyncio.get_running_loop())
         self.tcp_stats = {(d, p): TcpStats(d, p) for d in ("inbound", "outbound") for p in ("src", "dst")}
-        self.tcp_stats["outbound", "dst_tls"] = TcpStats("outbound", "dst", "true")  # opaque TCP over mTLS
+        self.tcp_stats["outbound", "dst_tls"] = TcpStats("outbound", "dst", "true")  # to peers over mTLS
         self.tables = [HttpTable("inbound"), HttpTable("outbound")]
         self.router: OutboundRouter | None = None
         self.sides: list[Side] = []
@@ -134,6 +134,7 @@ class Proxy:
             balanced=False,
         )
         out_conn.tls_source = self.identity
+        out_conn.tls_stats = self.tcp_stats["outbound", "dst_tls"]
         own = {cfg.outbound_listen_addr, cfg.inbound_listen_addr}
         discovery = None
         if cfg.controller_addr is not None:

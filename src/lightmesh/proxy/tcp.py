@@ -127,7 +127,7 @@ class TcpForwarder:
         self.connect_timeout = connect_timeout
         self.active: set[Pipe] = set()
         self.mesh: MeshTargets | None = None  # outbound, with a controller and an identity
-        self.dst_tls = dst  # where mesh TLS connections count (``tls="true"``)
+        self.dst_tls = dst  # where mesh TLS connections count (tls="true"): the proxy sets it
 
     def __call__(
         self, conn: ConnInfo, protocol: Protocol, transport: asyncio.Transport, early: bytes, started: float
