@@ -25,7 +25,7 @@ from lightmesh.io.pool import EndpointPool
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
 from lightmesh.io.tlsconfig import ALPN_HTTP1
-from lightmesh.protocol import http1
+from lightmesh.protocol import http1, http1write
 from lightmesh.protocol.http1 import CHUNKED, CLOSE, NONE, Framing
 from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, Headers, Request, Response
 
@@ -137,12 +137,12 @@ class H1Client(asyncio.Protocol):
         self._response_done = False
         self.parser.expect(request.method)
         body = request.body
-        framing = http1.request_framing(body)
-        head = http1.encode_request_head(request, framing, self.pool.authority)
+        framing = http1write.request_framing(body)
+        head = http1write.encode_request_head(request, framing, self.pool.authority)
         if framing is not NONE:
             if body.complete:  # a small body that has fully arrived goes with the head
                 data = body.read_nowait() or b""
-                head += http1.encode_final_chunks(data, body.trailers) if framing is CHUNKED else data
+                head += http1write.encode_final_chunks(data, body.trailers) if framing is CHUNKED else data
             else:
                 self._request_sent = False
                 self._pump = self._loop.create_task(self._send_body(body, framing is CHUNKED))
@@ -165,9 +165,9 @@ class H1Client(asyncio.Protocol):
                     data = await body.read()
                 if not data:
                     break
-                self._write(http1.encode_chunk(data) if chunked else data)
+                self._write(http1write.encode_chunk(data) if chunked else data)
             if chunked:
-                self._write(http1.encode_last_chunk(body.trailers))
+                self._write(http1write.encode_last_chunk(body.trailers))
         except asyncio.CancelledError:
             body.discard()
             raise

@@ -22,7 +22,7 @@ from lightmesh.core.errors import BadRequest, ProxyError
 from lightmesh.io.body import StreamBody
 from lightmesh.io.context import ServerContext
 from lightmesh.io.tcp import Pipe, join
-from lightmesh.protocol import http1
+from lightmesh.protocol import http1, http1write
 from lightmesh.protocol.http1 import CHUNKED, CLOSE, NONE, Framing
 from lightmesh.protocol.messages import (
     NO_BODY,
@@ -200,7 +200,7 @@ class H1Server(asyncio.Protocol):
                 self._resume()
             request = self._current = queue.popleft()
             if request.expect_continue and not request.body.complete:
-                self._write(http1.CONTINUE)
+                self._write(http1write.CONTINUE)
             try:
                 response = await ctx.service(request)
             except ProxyError as exc:
@@ -221,7 +221,7 @@ class H1Server(asyncio.Protocol):
         if response.tunnel is not None:
             return self._tunnel(response)
         body = response.body
-        framing = http1.response_framing(request.method, response.status, body, request.version)
+        framing = http1write.response_framing(request.method, response.status, body, request.version)
         keep_alive = (
             request.keep_alive
             and response.keep_alive
@@ -231,7 +231,7 @@ class H1Server(asyncio.Protocol):
             and self._upgrade_rest is None
             and not self.ctx.draining
         )
-        head = http1.encode_response_head(response, framing, request.version, keep_alive)
+        head = http1write.encode_response_head(response, framing, request.version, keep_alive)
         try:
             if framing is NONE:
                 body.discard()
@@ -241,10 +241,11 @@ class H1Server(asyncio.Protocol):
                 data = body.read_nowait()
                 if body.complete:  # all of it is here: one write
                     self._write(
-                        head + (http1.encode_final_chunks(data, body.trailers) if chunked else data or b"")
+                        head
+                        + (http1write.encode_final_chunks(data, body.trailers) if chunked else data or b"")
                     )
                 else:
-                    self._write(head + (http1.encode_chunk(data) if chunked and data else data or b""))
+                    self._write(head + (http1write.encode_chunk(data) if chunked and data else data or b""))
                     await self._send_rest(data, body, chunked)
         except asyncio.CancelledError:
             body.discard()
@@ -272,9 +273,9 @@ class H1Server(asyncio.Protocol):
             if data is None:
                 data = await body.read()
             if data:
-                self._write(http1.encode_chunk(data) if chunked else data)
+                self._write(http1write.encode_chunk(data) if chunked else data)
         if chunked:
-            self._write(http1.encode_last_chunk(body.trailers))
+            self._write(http1write.encode_last_chunk(body.trailers))
 
     def _tunnel(self, response: Response) -> bool:
         upstream = response.tunnel
@@ -282,8 +283,10 @@ class H1Server(asyncio.Protocol):
         request = self._current
         framing = NONE
         if request is not None:
-            framing = http1.response_framing(request.method, response.status, response.body, request.version)
-        self._write(http1.encode_response_head(response, framing, b"1.1", True))
+            framing = http1write.response_framing(
+                request.method, response.status, response.body, request.version
+            )
+        self._write(http1write.encode_response_head(response, framing, b"1.1", True))
         response.finish(None)
         down = Pipe(self.ctx.stats)
         down.read, down.written = self.read, self.written
@@ -318,7 +321,7 @@ class H1Server(asyncio.Protocol):
 
     def _send_error(self, error: ProxyError) -> None:
         response = error_response(error)
-        head = http1.encode_response_head(response, Framing.LENGTH, b"1.1", False)
+        head = http1write.encode_response_head(response, Framing.LENGTH, b"1.1", False)
         self._write(head + (response.body.read_nowait() or b""))
         self._close()
 

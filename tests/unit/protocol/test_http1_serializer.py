@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightmesh.protocol.http1 import (
+from lightmesh.protocol.http1 import Framing
+from lightmesh.protocol.http1write import (
     CONTINUE,
-    Framing,
     encode_chunk,
     encode_last_chunk,
     encode_request_head,
