@@ -53,12 +53,7 @@ class RouteStats:
             cls = FAILURE if status >= 500 else SUCCESS
         else:
             cls = SUCCESS if grpc == 0 else FAILURE
-        key = (status, grpc, cls)
-        latency = self.responses.get(key)
-        if latency is None:
-            latency = self.responses[key] = Histogram()
-        latency.counts[0 if latency_ms <= FIRST_BOUND_MS else bisect_left(BOUNDS_MS, latency_ms)] += 1
-        latency.sum += latency_ms
+        self.response(status, grpc, cls, latency_ms)
 
     def response(self, status: int, grpc_status: int | None, classification: str, latency_ms: float) -> None:
         key = (status, grpc_status, classification)
