@@ -14,11 +14,10 @@ from __future__ import annotations
 import os
 import resource
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 
-from lightmesh.core.classify import FAILURE, SUCCESS
-from lightmesh.core.latency import BOUNDS_MS, FIRST_BOUND_MS, Histogram
+from lightmesh.core.classify import FAILURE, classify
+from lightmesh.core.latency import Histogram
 from lightmesh.core.stats import TcpStats
 from lightmesh.protocol.messages import Response, ended_grpc_status
 from lightmesh.protocol.prometheus import Family, render
@@ -45,24 +44,16 @@ class RouteStats:
         """Count a fully sent (or failed: ``error``) response, classified at its end: a failed
         stream fails; a ``grpc-status`` (trailers, or the head of a trailers-only response)
         decides for gRPC; else a 5xx fails. The end callback of every proxied request."""
-        status = response.status
         grpc = ended_grpc_status(response)
-        if error is not None:
-            cls = FAILURE
-        elif grpc is None:
-            cls = FAILURE if status >= 500 else SUCCESS
-        else:
-            cls = SUCCESS if grpc == 0 else FAILURE
-        self.response(status, grpc, cls, latency_ms)
+        cls = FAILURE if error is not None else classify(response.status, grpc)
+        self.response(response.status, grpc, cls, latency_ms)
 
     def response(self, status: int, grpc_status: int | None, classification: str, latency_ms: float) -> None:
         key = (status, grpc_status, classification)
         latency = self.responses.get(key)
         if latency is None:
             latency = self.responses[key] = Histogram()
-        # Histogram.observe inlined (once per request); most answer within the first bucket
-        latency.counts[0 if latency_ms <= FIRST_BOUND_MS else bisect_left(BOUNDS_MS, latency_ms)] += 1
-        latency.sum += latency_ms
+        latency.observe(latency_ms)
 
 
 class HttpTable:
