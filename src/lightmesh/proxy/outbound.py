@@ -155,8 +155,7 @@ class OutboundRouter:
         if request.version == b"2" or (balancer.meshed and orig_proto.can_upgrade(request)):
             h2 = balancer.pick_h2(None if call is None else call.avoid)
             addr = h2.addr
-            if balancer.labels or request.on_routed is not None:
-                _routed(request, balancer, addr)
+            _routed(request, balancer, addr)
             try:
                 if request.version == b"2":
                     response = await self.connector.send_http2(h2, request)
@@ -170,8 +169,7 @@ class OutboundRouter:
         else:
             pool = balancer.pick(None if call is None else call.avoid)
             addr = pool.addr
-            if balancer.labels or request.on_routed is not None:
-                _routed(request, balancer, addr)
+            _routed(request, balancer, addr)
             if request.method == b"CONNECT":
                 return await self.connector.tunnel(addr)
             try:
@@ -397,7 +395,7 @@ class OutboundRouter:
 
 def _routed(request: Request, balancer: Balancer, addr: SocketAddr) -> None:
     """The balancer picked ``addr``: label the request with it (endpoint labels from the
-    controller), tell whoever listens (tap). Called only when there is either."""
+    controller), tell whoever listens (tap)."""
     if balancer.labels:
         request.dst_labels = balancer.labels.get(addr, ())
     if request.on_routed is not None:
