@@ -25,7 +25,6 @@ than answer for a service the source has not listed yet.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import weakref
 from typing import Any
@@ -40,8 +39,9 @@ from lightmesh.controller.directory import Cursor, Delta, Directory
 from lightmesh.controller.endpoints import NoEndpoints
 from lightmesh.controller.metrics import ControllerStats
 from lightmesh.controller.profiles import ProfileBook
+from lightmesh.controller.registryfast import normalize_address
 from lightmesh.controller.translate import EncodedUpdate, profile_message
-from lightmesh.core.addr import SocketAddr, is_ip, split_host_port
+from lightmesh.core.addr import SocketAddr, split_host_port
 from lightmesh.core.names import DEFAULT_CLUSTER_DOMAIN, ServiceName, normalize
 
 log = logging.getLogger(__name__)
@@ -158,14 +158,12 @@ class DestinationService(DestinationBase):
 
 
 def _ip_address(path: str) -> SocketAddr | None:
-    """``ip:port`` (IPv6 in brackets) as an address; ``None`` for anything else."""
+    """``ip:port`` (IPv6 in brackets) in the form the registry and the directory use; ``None``
+    for anything else."""
     try:
-        host, port = split_host_port(path)
+        return SocketAddr(*split_host_port(normalize_address(path)))
     except ValueError:
         return None
-    if not is_ip(host):
-        return None
-    return SocketAddr(str(ipaddress.ip_address(host)), port)  # the form the directory indexes
 
 
 async def _until_cancelled() -> None:
