@@ -178,9 +178,12 @@ class Proxy:
         self.sides[1].listener.mesh = self.identity
         if discovery is not None and self.identity is not None:  # opaque TCP to meshed pods over mTLS
             self.sides[0].tcp.mesh = MeshTargets(
-                discovery, self.identity, cfg.outbound_connect_timeout, cfg.opaque_ports
+                discovery,
+                self.identity,
+                cfg.outbound_connect_timeout,
+                cfg.opaque_ports,
+                self.tcp_stats["outbound", "dst_tls"],
             )
-            self.sides[0].tcp.dst_tls = self.tcp_stats["outbound", "dst_tls"]
         own.update(side.listener.bound for side in self.sides)
         shutdown = self.stop if cfg.admin_shutdown else None
         identity_info = self.identity.info if self.identity is not None else None

@@ -50,11 +50,13 @@ MAX_WATCHES = 1024  # original destinations followed at once; the least recently
 
 @dataclass(frozen=True, slots=True)
 class MeshRoute:
-    """A connection to a meshed pod: dial ``addr`` with ``tls``, send ``header`` first."""
+    """A connection to a meshed pod: dial ``addr`` with ``tls``, send ``header`` first, count
+    it in ``stats`` (``tls="true"``)."""
 
     addr: SocketAddr
     tls: ClientTls
     header: bytes
+    stats: TcpStats
 
 
 class MeshTargets:
@@ -66,11 +68,13 @@ class MeshTargets:
         tls_source: TlsSource,
         timeout: float,
         opaque_ports: frozenset[int],
+        stats: TcpStats,
     ) -> None:
         self.discovery = discovery
         self.tls_source = tls_source
         self.timeout = timeout
         self.opaque_ports = opaque_ports
+        self.stats = stats  # where its connections count (tls="true")
         self.rng = random.Random()
         self.watches: OrderedDict[SocketAddr, Watch] = OrderedDict()
 
@@ -101,7 +105,7 @@ class MeshTargets:
         else:
             dial = pod
         tls = self.tls_source.client_tls(endpoint.identity, ALPN_OPAQUE)
-        return MeshRoute(dial, tls, encode_header(pod.port))
+        return MeshRoute(dial, tls, encode_header(pod.port), self.stats)
 
     def _watch(self, addr: SocketAddr) -> Watch:
         watch = self.watches.get(addr)
@@ -127,7 +131,6 @@ class TcpForwarder:
         self.connect_timeout = connect_timeout
         self.active: set[Pipe] = set()
         self.mesh: MeshTargets | None = None  # outbound, with a controller and an identity
-        self.dst_tls = dst  # where mesh TLS connections count (tls="true"): the proxy sets it
 
     def __call__(
         self, conn: ConnInfo, protocol: Protocol, transport: asyncio.Transport, early: bytes, started: float
@@ -156,7 +159,7 @@ class TcpForwarder:
                 _, up = await open_connection(target, lambda: Pipe(self.dst), self.connect_timeout)
             else:
                 _, up = await open_connection(
-                    route.addr, lambda: Pipe(self.dst_tls), self.connect_timeout, route.tls
+                    route.addr, lambda: Pipe(route.stats), self.connect_timeout, route.tls
                 )
                 up.send(route.header)
         except ProxyError as exc:

@@ -15,6 +15,7 @@ from typing import Any, cast
 import looptime
 
 from lightmesh.core.addr import SocketAddr
+from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import ClientTls
 from lightmesh.proxy.discovery import DestinationClient, Endpoint, Watch
 from lightmesh.proxy.tcp import MAX_WATCHES, MeshTargets
@@ -59,7 +60,7 @@ Endpoints = dict[SocketAddr, Endpoint]
 
 def targets(endpoints: Endpoints | None, opaque: frozenset[int] = frozenset()) -> MeshTargets:
     discovery = cast(DestinationClient, FakeDiscovery(endpoints))
-    return MeshTargets(discovery, FakeTls(), 1.0, opaque)
+    return MeshTargets(discovery, FakeTls(), 1.0, opaque, TcpStats("outbound", "dst", "true"))
 
 
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
