@@ -25,6 +25,11 @@ from lightmesh.io.connect import ClientTls
 from lightmesh.io.sweep import Sweeper
 
 
+def counted_in(stats: TcpStats, tls_stats: TcpStats | None, tls: ClientTls | None) -> TcpStats:
+    """Where a new connection counts: mesh TLS ones in ``tls_stats`` when there is one."""
+    return stats if tls is None or tls_stats is None else tls_stats
+
+
 class TlsSource(Protocol):
     def client_tls(self, server_name: str, alpn: str) -> ClientTls:
         """Client TLS for a server that must prove ``server_name``; ``ProxyError`` when impossible."""
@@ -54,8 +59,7 @@ class EndpointPool:
         self.tls_stats: TcpStats | None = None  # where mesh TLS connections count, if apart
 
     def conn_stats(self, tls: ClientTls | None) -> TcpStats:
-        """Where a new connection counts: mesh TLS ones apart when ``tls_stats`` is set."""
-        return self.stats if tls is None or self.tls_stats is None else self.tls_stats
+        return counted_in(self.stats, self.tls_stats, tls)
 
     def client_tls(self, alpn: str) -> ClientTls | None:
         """Mutual TLS for a new connection, or ``None`` for plaintext."""

@@ -23,7 +23,7 @@ from lightmesh.core.stats import TcpStats
 from lightmesh.io.connect import open_connection
 from lightmesh.io.h1client import Pool
 from lightmesh.io.h2client import H2Pool, NotHttp2
-from lightmesh.io.pool import EndpointPool, TlsSource
+from lightmesh.io.pool import EndpointPool, TlsSource, counted_in
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
 from lightmesh.io.tlsconfig import ALPN_DETECT
@@ -114,7 +114,7 @@ class Connector:
         server_id = self.identities.get(addr)
         if server_id is not None and self.tls_source is not None:
             tls = self.tls_source.client_tls(server_id, ALPN_DETECT)  # the peer detects what the bytes are
-        stats = self.stats if tls is None or self.tls_stats is None else self.tls_stats
+        stats = counted_in(self.stats, self.tls_stats, tls)
         _, pipe = await open_connection(addr, lambda: Pipe(stats), self.connect_timeout, tls)
         if pipe.transport is not None:
             pipe.transport.pause_reading()  # resumed when the relay is joined
