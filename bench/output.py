@@ -20,9 +20,9 @@ from bench import h2load, install, loadgen, peers, suites
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def _first_line(argv: list[str]) -> str:
+def _first_line(argv: list[str], env: dict[str, str] | None = None) -> str:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     text = (done.stdout + done.stderr).strip().splitlines()
@@ -35,6 +35,7 @@ def versions(envoy_bin: str | None, names: list[str]) -> dict[str, str]:
     out = {
         "python": sys.version.split()[0],
         "lightmesh_cmd": f"PYTHONPATH={env['PYTHONPATH']} " + " ".join(argv),
+        "lightmesh_build": _first_line([sys.executable, "-m", "lightmesh.nativebuild", "status"], env),
     }
     if "h1" in names:
         out |= {t: _first_line([t, "-v"]) for t in ("wrk", "haproxy", "nginx")}

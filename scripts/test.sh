@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(curl nghttp2-client iproute2 iptables util-linux conntrack)  # ip, iptables, setpriv, conntrack: up --netns
+# gcc: the compiled hot path; ip, iptables, setpriv, conntrack: up --netns
+apt_packages=(curl gcc nghttp2-client iproute2 iptables util-linux conntrack)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -27,4 +28,10 @@ if [ ! -x "$sslyze" ]; then
   python3 -m venv "$(dirname "$(dirname "$sslyze")")"
   "$(dirname "$sslyze")/pip" install -q --disable-pip-version-check sslyze
 fi
-python3 -m pytest -p no:cacheprovider "$@"
+# The proxy's hot path compiled with mypyc (src/lightmesh/native.py), as it runs in production: the
+# whole suite runs against it (and fails if it is not in use); the unit tests also run interpreted.
+python3 -m lightmesh.nativebuild build
+if (($# == 0)); then
+  LIGHTMESH_PURE_PYTHON=1 python3 -m pytest -p no:cacheprovider -q tests/unit
+fi
+LIGHTMESH_EXPECT_COMPILED=1 python3 -m pytest -p no:cacheprovider "$@"

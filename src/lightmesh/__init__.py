@@ -9,3 +9,5 @@ asyncio, socket or ssl.
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from lightmesh import native  # noqa: F401  (decides, once, whether the compiled hot path may run)

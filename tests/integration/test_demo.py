@@ -80,9 +80,10 @@ def test_the_demo_stops_by_itself_after_its_duration(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the build compiles the hot path: about 3 minutes on 2 cores
 def test_the_readme_first_command_works_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
-    assert "pip install . && lightmesh demo" in readme
+    assert "pip install '.[compile]' && python -m lightmesh.nativebuild build && lightmesh demo" in readme
     env_dir = tmp_path / "venv"
     # the dependencies come from this interpreter's site-packages: the test needs no network
     venv.EnvBuilder(with_pip=True, system_site_packages=True).create(env_dir)
@@ -109,10 +110,18 @@ def test_the_readme_first_command_works_in_a_fresh_virtualenv(tmp_path: Path) ->
         text=True,
     )
     assert str(env_dir) in where.stdout
+    build = subprocess.run(
+        [str(python), "-m", "lightmesh.nativebuild", "build"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert f"in {env_dir}" in build.stdout  # compiled where it is installed, not in the checkout
     demo = subprocess.run(
         [str(env_dir / "bin" / "lightmesh"), "demo", "--duration", "5"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "5/5 instances ready" in demo.stdout and "Try:" in demo.stdout
+    logs = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.log"))
+    assert "hot path compiled with mypyc" in logs
     assert sys.executable not in (tmp_path / "state" / "demo-mesh.yaml").read_text()

@@ -100,12 +100,13 @@ async def _open_tls(
     _nodelay(raw)
     try:
         app = await done
-    except TlsRefused as exc:
-        raise UpstreamError(str(exc)) from None
-    except ssl.SSLError as exc:
+    except TlsRefused as refused:
+        raise UpstreamError(str(refused)) from None
+    except ssl.SSLError as broken:  # a name of its own: mypyc types each ``as`` name once
         _count(tls, "handshake_failed")
+        why = broken.reason or broken
         raise UpstreamError(
-            f"{addr} did not prove identity {tls.server_name}: TLS handshake failed ({exc.reason or exc})"
+            f"{addr} did not prove identity {tls.server_name}: TLS handshake failed ({why})"
         ) from None
     except BaseException:
         raw.abort()

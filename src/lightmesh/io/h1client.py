@@ -15,6 +15,8 @@ import asyncio
 import logging
 from typing import cast
 
+from mypy_extensions import mypyc_attr
+
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, UpstreamError
@@ -270,6 +272,7 @@ class H1Client(asyncio.Protocol):
             self.transport.abort()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests stand in fakes
 class Pool(EndpointPool):
     """Keep-alive HTTP/1.1 connections to one endpoint address (for one authority)."""
 

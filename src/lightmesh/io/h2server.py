@@ -204,9 +204,9 @@ class H2Server(H2Peer):
     async def _serve(self, stream: _Stream, request: Request) -> None:
         try:
             response = await self.ctx.h2_service(request)
-        except StreamReset as exc:
+        except StreamReset as reset:
             self._finish(stream)
-            self.cancel_stream(stream.id, exc.code)
+            self.cancel_stream(stream.id, reset.code)
             return
         except ProxyError as exc:
             response = error_response(exc, request)

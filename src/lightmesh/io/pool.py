@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from mypy_extensions import mypyc_attr
+
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.ewma import PeakEwma
 from lightmesh.core.stats import TcpStats
@@ -36,6 +38,7 @@ class TlsSource(Protocol):
         ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests stand in fakes
 class EndpointPool:
     def __init__(
         self,

@@ -29,8 +29,8 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
+from typing import Any, cast
 from typing import Protocol as TypingProtocol
-from typing import cast
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.io.context import ServerContext
@@ -87,7 +87,8 @@ class Listener:
     @property
     def bound(self) -> SocketAddr:
         assert self.server is not None
-        host, port = self.server.sockets[0].getsockname()[:2]
+        server: Any = self.server  # ``sockets`` is a list under uvloop, a tuple in typeshed: no type check
+        host, port = server.sockets[0].getsockname()[:2]
         return SocketAddr(host, port)
 
 

@@ -118,9 +118,9 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
         self._cancel_timer()
         try:
             self.on_secure(self)
-        except TlsRefused as exc:
+        except TlsRefused as refused:
             self.secure = False
-            self._fail(exc)
+            self._fail(refused)
 
     def _handshake_timed_out(self) -> None:
         self._timer = None

@@ -201,8 +201,8 @@ class RequestParser:
         self._measure = self.in_head or len(data) > MAX_HEAD_BYTES
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            offset = int(exc.args[0])
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = int(upgrade.args[0])
             if self.upgrading is not None:
                 return data[offset:]
             self._parser = httptools.HttpRequestParser(self)  # h2c upgrade was stripped: carry on
@@ -374,8 +374,8 @@ class ResponseParser:
         self._measure = self.in_message or len(data) > MAX_HEAD_BYTES
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            return data[int(exc.args[0]) :]
+        except httptools.HttpParserUpgrade as upgrade:
+            return data[int(upgrade.args[0]) :]
         except httptools.HttpParserCallbackError:
             if isinstance(self._error, _SkipBody):
                 self._parser = httptools.HttpResponseParser(self)

@@ -35,6 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lightmesh import native
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.context import ServerContext
@@ -202,13 +203,14 @@ class Proxy:
             await self.tap_server.start(cfg.tap_listen_addr)
         self.ready = True
         log.info(
-            "proxy %s: outbound %s, inbound %s -> %s, admin %s, tap %s",
+            "proxy %s: outbound %s, inbound %s -> %s, admin %s, tap %s; hot path %s",
             "started, ready once certified" if self.identity is not None else "ready",
             self.sides[0].listener.bound,
             self.sides[1].listener.bound,
             cfg.inbound_forward or "original destination",
             self.admin.bound,
             cfg.tap_listen_addr or "off",
+            native.STATUS[1],
         )
         if cfg.controller_addr is not None:
             from lightmesh.proxy.announce import Announcer

@@ -49,8 +49,8 @@ class StaticDnsResolver:
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise UpstreamError(f"DNS resolution of {host} failed: {exc.strerror or exc}") from None
+        except OSError as failure:
+            raise UpstreamError(f"DNS resolution of {host} failed: {failure.strerror or failure}") from None
         seen: dict[SocketAddr, None] = {}
         for _family, _type, _proto, _canon, sockaddr in infos:
             seen[SocketAddr(str(sockaddr[0]), int(sockaddr[1]))] = None

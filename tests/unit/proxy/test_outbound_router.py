@@ -12,6 +12,7 @@ import pytest
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import UpstreamError
 from lightmesh.core.stats import TcpStats
+from lightmesh.io.h1client import Pool
 from lightmesh.io.sweep import Sweeper
 from lightmesh.protocol.messages import NO_BODY, BytesBody, Request, Response
 from lightmesh.proxy.endpoint import Connector
@@ -24,11 +25,11 @@ B = SocketAddr("10.0.0.2", 8080)
 WEB = b"web:80"
 
 
-class FakePool:
+class FakePool(Pool):
     """Answers every request with ``status`` (or raises ``error``) and remembers them."""
 
     def __init__(self, addr: SocketAddr, status: int = 200, error: Exception | None = None) -> None:
-        self.addr = addr
+        super().__init__(addr, TcpStats("outbound", "dst"), Sweeper(asyncio.get_running_loop()))
         self.status = status
         self.error = error
         self.sent: list[Request] = []
@@ -64,7 +65,7 @@ def _request(authority: bytes = WEB) -> Request:
 async def _fake(router: OutboundRouter, pool: FakePool, authority: bytes = WEB) -> None:
     """Make the destination of ``authority`` and put ``pool`` in place of its real pool."""
     dest = await router._destination((authority, None))
-    dest.balancer.pools = [pool]  # type: ignore[list-item]
+    dest.balancer.pools = [pool]
 
 
 @with_router
