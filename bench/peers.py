@@ -23,7 +23,7 @@ from bench import procs
 from bench.procs import LOOPBACK, Managed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("direct", "lightmesh", "pyfloor", "haproxy", "nginx", "envoy")
+TARGETS = ("direct", "lightmesh", "lightmesh-py", "pyfloor", "haproxy", "nginx", "envoy")
 
 
 Probe = Callable[[Managed, int, float], None]  # (process, port, timeout): raise unless ready
@@ -263,10 +263,15 @@ def lightmesh_argv() -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "lightmesh", "proxy"], env
 
 
-def start_lightmesh(ctx: Context, cpus: set[int] | None) -> Running:
-    """One `lightmesh proxy` process, inbound listener reverse-proxying upstream."""
+def start_lightmesh(ctx: Context, cpus: set[int] | None, name: str = "lightmesh") -> Running:
+    """One `lightmesh proxy` process, inbound listener reverse-proxying upstream.
+
+    ``lightmesh`` runs the compiled hot path when it is built (``python -m lightmesh.nativebuild
+    build``; bench/README.md), ``lightmesh-py`` the same sources interpreted, side by side.
+    """
     port, out_port, admin_port = procs.free_port(), procs.free_port(), procs.free_port()
     argv, env = lightmesh_argv()
+    env["LIGHTMESH_PURE_PYTHON"] = "1" if name == "lightmesh-py" else ""
     env.update(
         {
             "LIGHTMESH_PROXY_INBOUND_LISTEN_ADDR": f"{LOOPBACK}:{port}",
@@ -277,9 +282,9 @@ def start_lightmesh(ctx: Context, cpus: set[int] | None) -> Running:
             "LIGHTMESH_PROXY_LOG_LEVEL": "warning",
         }
     )
-    proc = Managed("lightmesh", argv, ctx.tmpdir / "lightmesh.log")
+    proc = Managed(name, argv, ctx.tmpdir / f"{name}.log")
     proc.start(cpus, env=env, cwd=ctx.tmpdir)
-    running = Running("lightmesh", port, proc)
+    running = Running(name, port, proc)
     try:
         procs.wait_http_ok(proc, admin_port, "/ready", timeout_s=30.0)
     except BaseException:
@@ -304,6 +309,7 @@ def start_direct(ctx: Context, cpus: set[int] | None) -> Running:
 STARTERS: dict[str, Callable[[Context, set[int] | None], Running]] = {
     "direct": start_direct,
     "lightmesh": start_lightmesh,
+    "lightmesh-py": lambda ctx, cpus: start_lightmesh(ctx, cpus, "lightmesh-py"),
     "pyfloor": start_pyfloor,
     "haproxy": start_haproxy,
     "nginx": start_nginx_proxy,

@@ -1,7 +1,7 @@
 """``python -m lightmesh.nativebuild build|clean|status``: compile the hot path with mypyc, in place.
 
 The extension modules land beside their sources, in the installed package (``src/lightmesh``
-for an editable install), and ``_native.json`` records the hash of every source compiled, so
+for an editable install), and ``_native.json`` records a checksum of every source compiled, so
 an edited source turns the whole set off (see :mod:`lightmesh.native`) instead of running
 stale code. Building needs mypy and setuptools (``pip install 'lightmesh[compile]'``), a C
 compiler and the Python headers; the generated C goes to a temporary directory.
@@ -26,7 +26,7 @@ from setuptools import setup
 target, temp, jobs = sys.argv[1:4]
 setup(
     name="lightmesh-native",
-    ext_modules=mypycify(sys.argv[4:], opt_level="3", target_dir=target),
+    ext_modules=mypycify(sys.argv[4:], opt_level="s", target_dir=target),
     script_args=["build_ext", "--inplace", "--parallel", jobs, "--build-temp", temp],
 )
 """
@@ -35,7 +35,7 @@ setup(
 def clean() -> int:
     """Remove every built module and the record; returns how many files went."""
     removed = 0
-    for path in native.sources():
+    for path in native.compiled_sources():  # this build's and any earlier one's
         for built in native.built_modules(path):
             built.unlink()
             removed += 1

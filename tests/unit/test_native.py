@@ -51,6 +51,30 @@ def test_a_source_edited_after_the_build_turns_the_whole_set_off(
     assert "stale build: protocol/http1.py changed" in why
 
 
+def _record_of_sources() -> dict[str, dict[str, str]]:
+    return {"sources": {p.relative_to(native.PACKAGE).as_posix(): native.digest(p) for p in native.sources()}}
+
+
+def test_a_build_of_exactly_the_listed_unchanged_sources_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(native, "compiled_sources", native.sources)
+    assert _fresh_with(monkeypatch, tmp_path, _record_of_sources()) == (
+        True,
+        f"compiled with mypyc ({len(native.sources())} modules)",
+    )
+
+
+def test_a_module_left_built_by_an_earlier_build_turns_the_whole_set_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    leftover = native.PACKAGE / "proxy" / "main.py"
+    monkeypatch.setattr(native, "compiled_sources", lambda: [*native.sources(), leftover])
+    compiled, why = _fresh_with(monkeypatch, tmp_path, _record_of_sources())
+    assert not compiled
+    assert "does not match the module list at proxy/main.py" in why
+
+
 def test_pure_python_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIGHTMESH_PURE_PYTHON", "1")
     assert native.fresh() == (False, "pure Python (LIGHTMESH_PURE_PYTHON is set)")
