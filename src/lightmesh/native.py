@@ -32,6 +32,7 @@ from types import ModuleType
 
 PACKAGE = Path(__file__).resolve().parent
 RECORD = PACKAGE / "_native.json"
+SHARED = "lightmesh__mypyc"  # the build's runtime library, beside the package (mypycify's group_name)
 
 # The modules every request or frame runs through (package-relative globs). Start-up, per-connection
 # and scrape-time modules stay interpreted: compiled code is resident memory (about 40 KB per module).
@@ -104,6 +105,11 @@ def compiled_sources() -> list[Path]:
     return sorted(p for p in found if p.exists())
 
 
+def runtime_present() -> bool:
+    """Whether the build's shared runtime library is beside the package."""
+    return any(PACKAGE.parent.glob(f"{SHARED}.*"))
+
+
 def fresh() -> tuple[bool, str]:
     """Whether the compiled set may be used, and why (not)."""
     if os.environ.get("LIGHTMESH_PURE_PYTHON", "") not in ("", "0"):
@@ -112,6 +118,8 @@ def fresh() -> tuple[bool, str]:
         record: dict[str, str] = json.loads(RECORD.read_text())["sources"]
     except (OSError, ValueError, KeyError, TypeError):
         return False, "pure Python (not compiled: python -m lightmesh.nativebuild build)"
+    if not runtime_present():
+        return False, f"pure Python (the build's {SHARED} library is missing; rebuild it)"
     built = {p.relative_to(PACKAGE).as_posix(): p for p in compiled_sources()}
     odd = sorted(set(built) ^ {p.relative_to(PACKAGE).as_posix() for p in sources()})
     if odd:

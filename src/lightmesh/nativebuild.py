@@ -26,7 +26,7 @@ from setuptools import setup
 target, temp, jobs = sys.argv[1:4]
 setup(
     name="lightmesh-native",
-    ext_modules=mypycify(sys.argv[4:], opt_level="s", target_dir=target),
+    ext_modules=mypycify(sys.argv[4:], opt_level="s", target_dir=target, group_name="lightmesh"),
     script_args=["build_ext", "--inplace", "--parallel", jobs, "--build-temp", temp],
 )
 """
@@ -39,7 +39,8 @@ def clean() -> int:
         for built in native.built_modules(path):
             built.unlink()
             removed += 1
-    for shared in native.PACKAGE.parent.glob("*__mypyc.*"):
+    # The runtime shared by the modules sits beside the package; only ours, never another project's.
+    for shared in native.PACKAGE.parent.glob(f"{native.SHARED}.*"):
         shared.unlink()
         removed += 1
     native.RECORD.unlink(missing_ok=True)

@@ -46,6 +46,8 @@ def test_a_source_edited_after_the_build_turns_the_whole_set_off(
 ) -> None:
     record = {p.relative_to(native.PACKAGE).as_posix(): native.digest(p) for p in native.sources()}
     record["protocol/http1.py"] = "0" * 64
+    monkeypatch.setattr(native, "compiled_sources", native.sources)
+    monkeypatch.setattr(native, "runtime_present", lambda: True)
     compiled, why = _fresh_with(monkeypatch, tmp_path, {"sources": record})
     assert not compiled
     assert "stale build: protocol/http1.py changed" in why
@@ -59,6 +61,7 @@ def test_a_build_of_exactly_the_listed_unchanged_sources_is_used(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(native, "compiled_sources", native.sources)
+    monkeypatch.setattr(native, "runtime_present", lambda: True)
     assert _fresh_with(monkeypatch, tmp_path, _record_of_sources()) == (
         True,
         f"compiled with mypyc ({len(native.sources())} modules)",
@@ -70,9 +73,20 @@ def test_a_module_left_built_by_an_earlier_build_turns_the_whole_set_off(
 ) -> None:
     leftover = native.PACKAGE / "proxy" / "main.py"
     monkeypatch.setattr(native, "compiled_sources", lambda: [*native.sources(), leftover])
+    monkeypatch.setattr(native, "runtime_present", lambda: True)
     compiled, why = _fresh_with(monkeypatch, tmp_path, _record_of_sources())
     assert not compiled
     assert "does not match the module list at proxy/main.py" in why
+
+
+def test_modules_without_their_shared_runtime_are_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(native, "compiled_sources", native.sources)
+    monkeypatch.setattr(native, "runtime_present", lambda: False)
+    compiled, why = _fresh_with(monkeypatch, tmp_path, _record_of_sources())
+    assert not compiled
+    assert "lightmesh__mypyc library is missing" in why
 
 
 def test_pure_python_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
