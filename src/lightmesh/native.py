@@ -63,6 +63,7 @@ COMPILED = (
     "proxy/balance.py",
     "proxy/endpoint.py",
     "proxy/inbound.py",
+    "proxy/orig_proto.py",
     "proxy/outbound.py",
     "proxy/replay.py",
     "proxy/routestats.py",
