@@ -33,6 +33,7 @@ from types import ModuleType
 PACKAGE = Path(__file__).resolve().parent
 RECORD = PACKAGE / "_native.json"
 SHARED = "lightmesh__mypyc"  # the build's runtime library, beside the package (mypycify's group_name)
+SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 # The modules every request or frame runs through (package-relative globs). Start-up, per-connection
 # and scrape-time modules stay interpreted: compiled code is resident memory (about 40 KB per module).
@@ -92,16 +93,14 @@ def digest(path: Path) -> str:
 
 def built_modules(path: Path) -> list[Path]:
     """Extension modules built for ``path`` (any ABI tag) beside it."""
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     stem = path.stem + "."
-    return [p for p in path.parent.iterdir() if p.name.startswith(stem) and p.name.endswith(suffixes)]
+    return [p for p in path.parent.iterdir() if p.name.startswith(stem) and p.name.endswith(SUFFIXES)]
 
 
 def compiled_sources() -> list[Path]:
     """Every source in the package with an extension module beside it (from any build)."""
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     found = {
-        p.parent / (p.name.split(".")[0] + ".py") for p in PACKAGE.rglob("*") if p.name.endswith(suffixes)
+        p.parent / (p.name.split(".")[0] + ".py") for p in PACKAGE.rglob("*") if p.name.endswith(SUFFIXES)
     }
     return sorted(p for p in found if p.exists())
 
@@ -149,9 +148,10 @@ class _PureFinder(importlib.abc.MetaPathFinder):
 def guard() -> tuple[bool, str]:
     """Use the compiled set only when it is fresh; returns (compiled, description)."""
     compiled, why = fresh()
-    built = compiled_sources()
-    if not compiled and built:
-        sys.meta_path.insert(0, _PureFinder({module_name(p): p for p in built}))
+    if not compiled:  # only then: the package is walked for built modules once, by fresh(), when in use
+        built = compiled_sources()
+        if built:
+            sys.meta_path.insert(0, _PureFinder({module_name(p): p for p in built}))
     return compiled, why
 
 
