@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from lightmesh import native
+from lightmesh import native, nativebuild
 
 SRC = Path(native.__file__).resolve().parent.parent
 
@@ -127,3 +128,19 @@ def test_the_suite_runs_against_the_compiled_hot_path() -> None:
     import lightmesh.protocol.http1
 
     assert not str(lightmesh.protocol.http1.__file__).endswith(".py")
+
+
+def test_packed_relocations_are_left_out_when_the_compiler_cannot_link_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(nativebuild.sysconfig, "get_config_var", lambda name: "false")
+    assert nativebuild._link_flags(str(tmp_path)) == []
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_packed_relocations_are_used_where_the_linker_and_c_library_support_them(tmp_path: Path) -> None:
+    glibc = os.confstr("CS_GNU_LIBC_VERSION") or "glibc 0.0"
+    major, minor = (int(n) for n in glibc.split()[1].split(".")[:2])
+    if (major, minor) < (2, 36):
+        pytest.skip(f"{glibc} has no DT_RELR")
+    assert nativebuild._link_flags(str(tmp_path)) == [nativebuild.RELR]

@@ -7,17 +7,36 @@ table does not change, the same bytes decode to the same headers (and the same
 headers encode to the same bytes). Any block that inserts or evicts entries
 clears the cache. The cache is bounded, and a decoded block is remembered only
 after the caller validated it (:meth:`Decoder.remember`).
+
+``hpack`` is imported by the first encoder or decoder, so a proxy that never sees
+HTTP/2 does not hold its tables (about 0.7 MB). Its errors come out as
+:class:`HeaderBlockError` and :class:`HeaderListTooLarge`.
 """
 
 from __future__ import annotations
 
 from typing import cast
 
-from hpack import Decoder as _Decoder
-from hpack import Encoder as _Encoder
-
 Headers = list[tuple[bytes, bytes]]
 MAX_CACHED = 256
+
+
+class HeaderBlockError(Exception):
+    """A header block that does not decode (a COMPRESSION_ERROR)."""
+
+
+class HeaderListTooLarge(HeaderBlockError):
+    """A header block that decodes to more than the advertised maximum list size."""
+
+
+def _translate(exc: Exception) -> HeaderBlockError | None:
+    from hpack import HPACKError, OversizedHeaderListError
+
+    if isinstance(exc, OversizedHeaderListError):
+        return HeaderListTooLarge(str(exc))
+    if isinstance(exc, HPACKError):
+        return HeaderBlockError(str(exc))
+    return None
 
 
 def _table_mark(table: object) -> tuple[int, object, int]:
@@ -35,6 +54,8 @@ class Decoder:
     __slots__ = ("_cache", "_decoder", "_last", "_unchanged")
 
     def __init__(self, max_header_list_size: int) -> None:
+        from hpack import Decoder as _Decoder
+
         self._decoder = _Decoder(max_header_list_size=max_header_list_size)
         self._cache: dict[bytes, tuple[int, Headers]] = {}
         self._unchanged = False
@@ -47,7 +68,13 @@ class Decoder:
             return list(hit[1]), True
         table = self._decoder.header_table
         before = _table_mark(table)
-        headers = cast(Headers, self._decoder.decode(block, raw=True))
+        try:
+            headers = cast(Headers, self._decoder.decode(block, raw=True))
+        except Exception as exc:
+            error = _translate(exc)
+            if error is None:
+                raise
+            raise error from exc
         # a block that starts with a size update (001xxxxx) must run again to apply it
         size_update = bool(block) and block[0] & 0xE0 == 0x20
         self._unchanged = _same(_table_mark(table), before) and not size_update
@@ -66,6 +93,8 @@ class Encoder:
     __slots__ = ("_cache", "_encoder")
 
     def __init__(self) -> None:
+        from hpack import Encoder as _Encoder
+
         self._encoder = _Encoder()
         self._cache: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
 

@@ -10,10 +10,8 @@ ends stay in step; a block decoded and validated before is not validated again.
 
 from __future__ import annotations
 
-from hpack import HPACKError, OversizedHeaderListError
-
 from lightmesh.protocol import h2frames as f
-from lightmesh.protocol.h2hpack import Headers
+from lightmesh.protocol.h2hpack import HeaderBlockError, HeaderListTooLarge, Headers
 from lightmesh.protocol.h2state import _SELF_DEPENDENT, H2Error, H2State, Stream, _unpad
 
 
@@ -92,9 +90,9 @@ class Receiver(H2State):
         )
         try:
             headers, known = self.decoder.decode(block, role)
-        except OversizedHeaderListError:
+        except HeaderListTooLarge:
             raise H2Error(f.ENHANCE_YOUR_CALM, "header list over the limit") from None
-        except HPACKError as exc:
+        except HeaderBlockError as exc:
             raise H2Error(f.COMPRESSION_ERROR, f"header block: {exc}") from None
         end = bool(flags & f.END_STREAM)
         if flags & _SELF_DEPENDENT:

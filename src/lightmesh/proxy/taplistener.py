@@ -16,6 +16,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from lightmesh.core.addr import SocketAddr
+from lightmesh.io.server import listen_socket
 from lightmesh.proxy.taphub import TapHub
 
 if TYPE_CHECKING:
@@ -39,9 +40,7 @@ class TapListener:
         return SocketAddr(host, port)
 
     async def start(self, addr: SocketAddr) -> None:
-        family = socket.AF_INET6 if ":" in addr.host else socket.AF_INET
-        self.sock = socket.create_server((addr.host, addr.port), family=family, backlog=BACKLOG)
-        self.sock.setblocking(False)
+        self.sock = listen_socket(addr, BACKLOG)
         asyncio.get_running_loop().add_reader(self.sock.fileno(), self._first_client)
 
     def _first_client(self) -> None:

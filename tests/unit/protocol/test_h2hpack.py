@@ -10,13 +10,16 @@ validated in another.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import hpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightmesh.protocol.h2frames import REQUEST, RESPONSE, TRAILERS
-from lightmesh.protocol.h2hpack import MAX_CACHED, Decoder, Encoder
+from lightmesh.protocol.h2hpack import MAX_CACHED, Decoder, Encoder, HeaderBlockError, HeaderListTooLarge
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -82,7 +85,7 @@ def test_an_eviction_that_keeps_the_table_length_invalidates_a_cached_index() ->
     decode_and_remember(decoder, encoder.encode([(b"x-b", b"2")]))  # evicts x-a: still one entry
     assert decode_and_remember(decoder, INDEX_62) == ([(b"x-b", b"2")], False)
     assert decode_and_remember(decoder, INDEX_62) == ([(b"x-b", b"2")], True)
-    with pytest.raises(hpack.HPACKError):  # there is no second entry
+    with pytest.raises(HeaderBlockError):  # there is no second entry
         decoder.decode(INDEX_63, TRAILERS)
 
 
@@ -102,7 +105,7 @@ def test_emptying_the_table_makes_a_cached_index_an_error() -> None:
     decode_and_remember(decoder, INDEX_62)
     assert decode_and_remember(decoder, INDEX_62) == ([(b"x-a", b"1")], True)
     assert decode_and_remember(decoder, SIZE_0 + b"\x3f\xe1\x1f") == ([], False)  # to 0 and back to 4096
-    with pytest.raises(hpack.HPACKError):
+    with pytest.raises(HeaderBlockError):
         decoder.decode(INDEX_62, TRAILERS)
 
 
@@ -124,7 +127,7 @@ def test_a_repeated_block_still_applies_its_table_size_update() -> None:
 
 def test_an_index_that_was_an_error_becomes_valid_after_an_insertion() -> None:
     decoder = Decoder(65536)
-    with pytest.raises(hpack.HPACKError):
+    with pytest.raises(HeaderBlockError):
         decoder.decode(INDEX_62, TRAILERS)
     decode_and_remember(decoder, b"\x40\x03x-c\x013")
     assert decode_and_remember(decoder, INDEX_62) == ([(b"x-c", b"3")], False)
@@ -308,7 +311,19 @@ def test_decoder_agrees_with_plain_hpack_on_any_sequence(
             try:
                 expected = plain(reference.decode(block, raw=True))
             except hpack.HPACKError:  # decoding it again made a stale index: ours must fail too
-                with pytest.raises(hpack.HPACKError):
+                with pytest.raises(HeaderBlockError):
                     ours.decode(block, role)
                 return
             assert decode_and_remember(ours, block, role)[0] == expected
+
+
+def test_an_oversized_header_list_is_its_own_error() -> None:
+    block = hpack.Encoder().encode([(b"x-big", b"v" * 200)])
+    with pytest.raises(HeaderListTooLarge):
+        Decoder(100).decode(block, REQUEST)
+
+
+def test_importing_the_codec_does_not_load_hpack() -> None:
+    code = "import sys, lightmesh.protocol.h2codec; print('hpack' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
