@@ -12,14 +12,15 @@ randomness are passed in.
 from __future__ import annotations
 
 import random
+from typing import Final
 
-ACTIVE = "active"
-EJECTED = "ejected"
-PROBING = "probing"
-MAX_FAILURES = 7
-MIN_PENALTY = 1.0
-MAX_PENALTY = 60.0
-JITTER = 0.5
+ACTIVE: Final = "active"
+EJECTED: Final = "ejected"
+PROBING: Final = "probing"
+MAX_FAILURES: Final = 7
+MIN_PENALTY: Final = 1.0
+MAX_PENALTY: Final = 60.0
+JITTER: Final = 0.5
 
 
 class FailureAccrual:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 
 class SocketAddr(NamedTuple):
@@ -126,7 +126,7 @@ def parse_ports(spec: str) -> frozenset[int]:
     return frozenset(ports)
 
 
-_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
+_LABEL: Final = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 
 
 def check_hostname(host: str) -> None:

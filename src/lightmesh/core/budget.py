@@ -11,7 +11,9 @@ on any monotonic clock), which keeps the logic testable with virtual time.
 
 from __future__ import annotations
 
-SLOTS = 10
+from typing import Final
+
+SLOTS: Final = 10
 
 
 class RetryBudget:

@@ -6,8 +6,10 @@ fail on any non-zero status, and the gRPC status takes precedence when present.
 
 from __future__ import annotations
 
-SUCCESS = "success"
-FAILURE = "failure"
+from typing import Final
+
+SUCCESS: Final = "success"
+FAILURE: Final = "failure"
 
 
 def classify(status: int, grpc_status: int | None = None) -> str:

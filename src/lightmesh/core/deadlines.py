@@ -9,7 +9,9 @@ shorten another's deadline. A hop that finds the time spent forwards nothing.
 
 from __future__ import annotations
 
-MAX_DIGITS = 10  # about 115 days
+from typing import Final
+
+MAX_DIGITS: Final = 10  # about 115 days
 
 
 def parse_deadline(value: bytes) -> float | None:

@@ -12,9 +12,10 @@ waiting on it. A new endpoint starts at ``default_rtt``. Times are passed in
 from __future__ import annotations
 
 from math import exp
+from typing import Final
 
-DEFAULT_RTT = 0.030
-DEFAULT_DECAY = 10.0
+DEFAULT_RTT: Final = 0.030
+DEFAULT_DECAY: Final = 10.0
 
 
 class PeakEwma:

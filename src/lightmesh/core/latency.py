@@ -7,14 +7,17 @@ at scrape time.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import bisect
+from typing import Final
+
+_bisect_left: Final = bisect.bisect_left  # a Final global: no dict lookup per call when compiled
 
 # floats, as the observed latencies are: bisect then compares float with float, twice as fast
-BOUNDS_MS: tuple[float, ...] = tuple(map(float, (
+BOUNDS_MS: Final[tuple[float, ...]] = tuple(map(float, (
     1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
     1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
 )))  # fmt: skip
-FIRST_BOUND_MS = BOUNDS_MS[0]
+FIRST_BOUND_MS: Final = BOUNDS_MS[0]
 
 
 class Histogram:
@@ -25,7 +28,7 @@ class Histogram:
         self.sum = 0.0
 
     def observe(self, value_ms: float) -> None:
-        self.counts[0 if value_ms <= FIRST_BOUND_MS else bisect_left(BOUNDS_MS, value_ms)] += 1
+        self.counts[0 if value_ms <= FIRST_BOUND_MS else _bisect_left(BOUNDS_MS, value_ms)] += 1
         self.sum += value_ms
 
     def cumulative(self) -> list[tuple[str, int]]:

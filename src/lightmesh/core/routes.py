@@ -20,16 +20,16 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from lightmesh.core.durations import parse_duration
 
 Headers = list[tuple[bytes, bytes]]
-RETRY_LIMIT_HEADER = b"lightmesh-retry-limit"  # per-request overrides, for the outbound proxy only
-TIMEOUT_HEADER = b"lightmesh-timeout"
-OVERRIDE_HEADERS = (RETRY_LIMIT_HEADER, TIMEOUT_HEADER)
-DEFAULT_RETRY_LIMIT = 3  # retries per request unless the route or an override says otherwise
-MAX_RETRY_LIMIT = 100
+RETRY_LIMIT_HEADER: Final = b"lightmesh-retry-limit"  # per-request overrides, for the outbound proxy only
+TIMEOUT_HEADER: Final = b"lightmesh-timeout"
+OVERRIDE_HEADERS: Final = (RETRY_LIMIT_HEADER, TIMEOUT_HEADER)
+DEFAULT_RETRY_LIMIT: Final = 3  # retries per request unless the route or an override says otherwise
+MAX_RETRY_LIMIT: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class Not:
         return not self.inner.matches(method, path, headers)
 
 
-Match: TypeAlias = Method | PathExact | PathPrefix | PathRegex | Header | AllOf | AnyOf | Not
+Match: Final[TypeAlias] = Method | PathExact | PathPrefix | PathRegex | Header | AllOf | AnyOf | Not
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +180,7 @@ class Route:
         return is_failure(self.classes, status, grpc_status)
 
 
-DEFAULT_ROUTE = Route("[DEFAULT]")
+DEFAULT_ROUTE: Final = Route("[DEFAULT]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,13 @@ sender write a head and a small body in one system call.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Final, Protocol
 
 from lightmesh.protocol.messages import BytesBody, Headers
 
 __all__ = ["HIGH_WATER", "BytesBody", "Flow", "StreamBody"]
 
-HIGH_WATER = 64 * 1024
+HIGH_WATER: Final = 64 * 1024
 
 
 class Flow(Protocol):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
+from typing import Final, cast
 
 from mypy_extensions import mypyc_attr
 
@@ -31,7 +31,7 @@ from lightmesh.protocol import http1, http1write
 from lightmesh.protocol.http1 import CHUNKED, CLOSE, NONE, Framing
 from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, Headers, Request, Response
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 
 
 class StaleConnection(UpstreamError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import cast
+from typing import Final, cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import BadRequest, ProxyError
@@ -35,8 +35,8 @@ from lightmesh.protocol.messages import (
     error_response,
 )
 
-log = logging.getLogger(__name__)
-MAX_PIPELINE = 16
+log: Final = logging.getLogger(__name__)
+MAX_PIPELINE: Final = 16
 
 
 class H1Server(asyncio.Protocol):

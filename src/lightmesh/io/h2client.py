@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
+from typing import Final, cast
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.classify import FAILURE, SUCCESS
@@ -35,9 +35,9 @@ from lightmesh.protocol import h2frames as fr
 from lightmesh.protocol.h2codec import H2Codec, H2Error
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Request, Response
 
-log = logging.getLogger(__name__)
-CONNECTION_WINDOW = 1 << 20
-_SETTINGS = {fr.ENABLE_PUSH: 0, fr.MAX_HEADER_LIST_SIZE: 256 * 1024}
+log: Final = logging.getLogger(__name__)
+CONNECTION_WINDOW: Final = 1 << 20
+_SETTINGS: Final = {fr.ENABLE_PUSH: 0, fr.MAX_HEADER_LIST_SIZE: 256 * 1024}
 
 
 class Refused(UpstreamError):

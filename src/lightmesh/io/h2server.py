@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
+from typing import Final, cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, StreamReset
@@ -30,8 +30,8 @@ from lightmesh.protocol.h2codec import H2Codec, H2Error
 from lightmesh.protocol.h2limits import ENHANCE_YOUR_CALM, Flood, FloodGuard, H2Limits
 from lightmesh.protocol.messages import NO_BODY, ConnInfo, Headers, Request, Response, error_response
 
-log = logging.getLogger(__name__)
-DEFAULT_LIMITS = H2Limits()
+log: Final = logging.getLogger(__name__)
+DEFAULT_LIMITS: Final = H2Limits()
 
 
 class _Stream:

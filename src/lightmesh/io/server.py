@@ -29,7 +29,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 from typing import Protocol as TypingProtocol
 
 from lightmesh.core.addr import SocketAddr
@@ -44,7 +44,7 @@ from lightmesh.protocol.messages import ConnInfo
 from lightmesh.protocol.tlshello import NotClientHello, parse_client_hello
 from lightmesh.protocol.transport import BadTransportHeader, parse_header
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 
 # Given the connection facts, the detected protocol, the transport and the bytes read
 # so far, take over the socket (a TCP relay).

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
+from typing import Final, cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.stats import TcpStats
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 
 
 class Pipe(asyncio.Protocol):

@@ -24,10 +24,10 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 
-log = logging.getLogger(__name__)
-READ_SIZE = 16 * 1024  # one TLS record's plaintext at most: what one SSL read returns (transient)
+log: Final = logging.getLogger(__name__)
+READ_SIZE: Final = 16 * 1024  # one TLS record's plaintext at most: what one SSL read returns (transient)
 
 
 class TlsRefused(Exception):

@@ -10,23 +10,24 @@ in the headers) so clients see a real status code instead of a transport failure
 
 from __future__ import annotations
 
+from typing import Final
 from urllib.parse import quote
 
 Headers = list[tuple[bytes, bytes]]
 
-OK = 0
-CANCELLED = 1
-UNKNOWN = 2
-INVALID_ARGUMENT = 3
-DEADLINE_EXCEEDED = 4
-RESOURCE_EXHAUSTED = 8
-UNIMPLEMENTED = 12
-INTERNAL = 13
-UNAVAILABLE = 14
+OK: Final = 0
+CANCELLED: Final = 1
+UNKNOWN: Final = 2
+INVALID_ARGUMENT: Final = 3
+DEADLINE_EXCEEDED: Final = 4
+RESOURCE_EXHAUSTED: Final = 8
+UNIMPLEMENTED: Final = 12
+INTERNAL: Final = 13
+UNAVAILABLE: Final = 14
 
-_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
-_MAX_DIGITS = 8
-_LIMIT = 10**_MAX_DIGITS
+_UNITS: Final = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+_MAX_DIGITS: Final = 8
+_LIMIT: Final = 10**_MAX_DIGITS
 
 
 def status_of(fields: Headers | None) -> int | None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import struct
+from typing import Final
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS = 0x0, 0x1, 0x2, 0x3, 0x4
 PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0x5, 0x6, 0x7, 0x8, 0x9
@@ -26,14 +27,14 @@ CANCEL, COMPRESSION_ERROR, ENHANCE_YOUR_CALM = 0x8, 0x9, 0xB
 HEADER_TABLE_SIZE, ENABLE_PUSH, MAX_CONCURRENT_STREAMS = 0x1, 0x2, 0x3
 INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE, MAX_HEADER_LIST_SIZE = 0x4, 0x5, 0x6
 
-MAX_WINDOW = 2**31 - 1
-DEFAULT_WINDOW = 65_535
-DEFAULT_FRAME_SIZE = 16_384
+MAX_WINDOW: Final = 2**31 - 1
+DEFAULT_WINDOW: Final = 65_535
+DEFAULT_FRAME_SIZE: Final = 16_384
 
-FRAME_HEADER = struct.Struct(">BHBBL")  # length (24 bits as 8 + 16), type, flags, stream id
-_U32 = struct.Struct(">L")
-_SETTING = struct.Struct(">HL")
-_GOAWAY = struct.Struct(">LL")
+FRAME_HEADER: Final = struct.Struct(">BHBBL")  # length (24 bits as 8 + 16), type, flags, stream id
+_U32: Final = struct.Struct(">L")
+_SETTING: Final = struct.Struct(">HL")
+_GOAWAY: Final = struct.Struct(">LL")
 
 
 def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
@@ -68,16 +69,16 @@ def u32(payload: bytes, offset: int = 0) -> int:
 
 # header blocks
 REQUEST, RESPONSE, TRAILERS = 0, 1, 2
-_PSEUDO = {
+_PSEUDO: Final = {
     REQUEST: frozenset({b":method", b":scheme", b":authority", b":path", b":protocol"}),
     RESPONSE: frozenset({b":status"}),
     TRAILERS: frozenset(),
 }
-CONNECTION_SPECIFIC = frozenset(
+CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
-_BAD_VALUE = re.compile(rb"[\r\n\x00]")
-_BAD_NAME = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
+_BAD_VALUE: Final = re.compile(rb"[\r\n\x00]")
+_BAD_NAME: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
 
 
 def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:

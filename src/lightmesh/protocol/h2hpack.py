@@ -15,10 +15,10 @@ HTTP/2 does not hold its tables (about 0.7 MB). Its errors come out as
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Final, cast
 
 Headers = list[tuple[bytes, bytes]]
-MAX_CACHED = 256
+MAX_CACHED: Final = 256
 
 
 class HeaderBlockError(Exception):

@@ -16,8 +16,9 @@ line, and the connection then answers GOAWAY ENHANCE_YOUR_CALM and closes:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-ENHANCE_YOUR_CALM = 0xB
+ENHANCE_YOUR_CALM: Final = 0xB
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ received).
 
 from __future__ import annotations
 
+from typing import Final
+
 from lightmesh.core.errors import BadRequest, HeadersTooLarge, Unsupported
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Request, Response
 
-MAX_HEADERS = 100
+MAX_HEADERS: Final = 100
 
 
 def _content_length(value: bytes) -> int | None:

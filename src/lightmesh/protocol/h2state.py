@@ -10,13 +10,13 @@ for a stream) and the :class:`H2Handler` callbacks the codec calls.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
 from lightmesh.protocol import h2frames as f
 from lightmesh.protocol.h2hpack import Decoder, Encoder, Headers
 
-RECENT_RESETS = 1024
-_SELF_DEPENDENT = 0x100  # beyond the 8 frame flag bits: a HEADERS frame depending on itself
+RECENT_RESETS: Final = 1024
+_SELF_DEPENDENT: Final = 0x100  # beyond the 8 frame flag bits: a HEADERS frame depending on itself
 
 
 class H2Error(Exception):

@@ -22,17 +22,17 @@ from __future__ import annotations
 import enum
 from itertools import chain, islice
 from operator import itemgetter
-from typing import Protocol
+from typing import Final, Protocol
 
 import httptools
 
 from lightmesh.core.errors import BadRequest, HeadersTooLarge, UpstreamError
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Request, Response
 
-MAX_HEAD_BYTES = 60 * 1024
-MAX_HEADERS = 100
+MAX_HEAD_BYTES: Final = 60 * 1024
+MAX_HEADERS: Final = 100
 
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -61,7 +61,10 @@ class Framing(enum.Enum):
 # The members as module globals for per-message code (here and in the io modules): on
 # Python 3.11 every attribute read on an Enum class goes through EnumType.__getattr__,
 # about 1k instructions.
-NONE, LENGTH, CHUNKED, CLOSE = Framing.NONE, Framing.LENGTH, Framing.CHUNKED, Framing.CLOSE
+NONE: Final = Framing.NONE
+LENGTH: Final = Framing.LENGTH
+CHUNKED: Final = Framing.CHUNKED
+CLOSE: Final = Framing.CLOSE
 
 
 class RequestHandler(Protocol):
@@ -79,9 +82,9 @@ class ResponseHandler(Protocol):
     def on_response_end(self, trailers: Headers | None) -> None: ...
 
 
-_NAME = itemgetter(0)
-_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"upgrade"})
-_MERGED = (b"connection", b"transfer-encoding")
+_NAME: Final = itemgetter(0)
+_PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close", b"upgrade"})
+_MERGED: Final = (b"connection", b"transfer-encoding")
 
 
 def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[bytes, bytes]]:
@@ -333,10 +336,10 @@ class RequestParser:
         return False
 
 
-_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+_VERSIONS: Final = {"1.1": b"1.1", "1.0": b"1.0"}
 
 
-_TOO_LARGE = f"response headers exceed {MAX_HEAD_BYTES // 1024} KiB"
+_TOO_LARGE: Final = f"response headers exceed {MAX_HEAD_BYTES // 1024} KiB"
 
 
 class _SkipBody(Exception):

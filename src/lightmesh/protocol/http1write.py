@@ -11,11 +11,12 @@ chunk against h11.
 from __future__ import annotations
 
 from operator import itemgetter
+from typing import Final
 
 from lightmesh.protocol.http1 import CHUNKED, CLOSE, LENGTH, NONE, Framing
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Request, Response
 
-_NAME = itemgetter(0)
+_NAME: Final = itemgetter(0)
 
 
 def response_framing(method: bytes, status: int, body: Body, client_version: bytes) -> Framing:
@@ -35,8 +36,8 @@ def request_framing(body: Body) -> Framing:
     return CHUNKED if body.length is None else LENGTH
 
 
-_JOIN_FIELD = b": ".join
-_END_OF_HEAD = (b"", b"")  # joined with CRLF: ends the last line, then the empty line
+_JOIN_FIELD: Final = b": ".join
+_END_OF_HEAD: Final = (b"", b"")  # joined with CRLF: ends the last line, then the empty line
 
 
 def _header_block(headers: Headers) -> bytes:
@@ -103,9 +104,9 @@ def encode_final_chunks(data: bytes | None, trailers: Headers | None) -> bytes:
     return encode_chunk(data) + last if data else last
 
 
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-_REASONS: dict[int, bytes] = {
+_REASONS: Final[dict[int, bytes]] = {
     100: b"Continue", 101: b"Switching Protocols", 200: b"OK", 201: b"Created", 202: b"Accepted",
     204: b"No Content", 206: b"Partial Content", 301: b"Moved Permanently", 302: b"Found",
     304: b"Not Modified", 307: b"Temporary Redirect", 308: b"Permanent Redirect", 400: b"Bad Request",
@@ -116,7 +117,7 @@ _REASONS: dict[int, bytes] = {
 }  # fmt: skip
 
 # The status lines for the usual reasons (or none given), ready-made.
-_STATUS_LINES = {
+_STATUS_LINES: Final = {
     (status, given): b"HTTP/1.1 %d %s" % (status, reason)
     for status, reason in _REASONS.items()
     for given in (b"", reason)

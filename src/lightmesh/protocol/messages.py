@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import ProxyError
@@ -186,7 +186,7 @@ class _NoBody:
         return None
 
 
-NO_BODY: Body = _NoBody()
+NO_BODY: Final[Body] = _NoBody()
 
 
 class BytesBody:
@@ -243,4 +243,4 @@ def error_response(error: ProxyError, request: Request | None = None) -> Respons
     return response
 
 
-_HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
+_HEADER_UNSAFE: Final = re.compile(r"[^\x20-\x7e]")

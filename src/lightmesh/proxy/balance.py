@@ -22,7 +22,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from lightmesh.core import p2c
 from lightmesh.core.accrual import ACTIVE, PROBING, FailureAccrual
@@ -33,7 +33,7 @@ from lightmesh.io.h2client import H2Pool
 from lightmesh.io.pool import EndpointPool
 from lightmesh.proxy.endpoint import Connector
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 P = TypeVar("P", bound=EndpointPool)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Final
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import UpstreamError
@@ -26,8 +27,10 @@ from lightmesh.proxy.endpoint import Connector
 from lightmesh.proxy.layers.deadline import forward_deadline
 from lightmesh.proxy.service import Request, Response
 
-CLIENT_ID = b"lightmesh-client-id"
-STRIPPED = frozenset({*OVERRIDE_HEADERS, CLIENT_ID})  # never reach the application as the client sent them
+CLIENT_ID: Final = b"lightmesh-client-id"
+STRIPPED: Final = frozenset(
+    {*OVERRIDE_HEADERS, CLIENT_ID}
+)  # never reach the application as the client sent them
 
 
 def set_client_id(request: Request, conn: ConnInfo) -> None:

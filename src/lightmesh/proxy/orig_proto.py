@@ -12,10 +12,12 @@ either). ``CONNECT`` and ``Upgrade`` requests stay HTTP/1: they need a byte tunn
 
 from __future__ import annotations
 
+from typing import Final
+
 from lightmesh.protocol.messages import NO_BODY, Request, Response
 
-HEADER = b"lightmesh-orig-proto"
-_HTTP2_ONLY = frozenset({HEADER, b"content-length", b"te"})  # fields an HTTP/1 upstream must not get
+HEADER: Final = b"lightmesh-orig-proto"
+_HTTP2_ONLY: Final = frozenset({HEADER, b"content-length", b"te"})  # fields an HTTP/1 upstream must not get
 
 
 def can_upgrade(request: Request) -> bool:

@@ -36,7 +36,7 @@ import asyncio
 import logging
 import random
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from lightmesh.core.addr import SocketAddr, is_ip, normalize_authority
 from lightmesh.core.budget import RetryBudget
@@ -57,10 +57,10 @@ from lightmesh.proxy.service import Request, Response, Service, stack
 if TYPE_CHECKING:
     from lightmesh.proxy.discovery import DestinationClient, Endpoint, ProfileWatch, Watch
 
-log = logging.getLogger(__name__)
-MAX_DESTINATIONS = 10_000
-MAX_WAITING = 10_000
-IDLE_EVICT = 60.0
+log: Final = logging.getLogger(__name__)
+MAX_DESTINATIONS: Final = 10_000
+MAX_WAITING: Final = 10_000
+IDLE_EVICT: Final = 60.0
 
 
 class Destination:

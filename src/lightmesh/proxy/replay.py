@@ -14,10 +14,12 @@ a server stream is held until it ends or passes 64 KiB.
 
 from __future__ import annotations
 
+from typing import Final
+
 from lightmesh.protocol import grpc
 from lightmesh.protocol.messages import NO_BODY, Body, BytesBody, Headers, Response
 
-MAX_REPLAY = 64 * 1024
+MAX_REPLAY: Final = 64 * 1024
 
 
 class PrefixBody:

@@ -20,13 +20,13 @@ destination by ``endpoint_state``: ``ready`` or ``pending``, i.e. ejected or pro
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Final, Protocol
 
 from lightmesh.core.accrual import ACTIVE
 from lightmesh.protocol.prometheus import Family
 from lightmesh.proxy.telemetry import RouteStats, add_stats
 
-MAX_ROUTES = 5000  # (dst, route) series; beyond, counted under rt_route="overflow"
+MAX_ROUTES: Final = 5000  # (dst, route) series; beyond, counted under rt_route="overflow"
 
 
 class RouteCounters:

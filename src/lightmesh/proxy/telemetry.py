@@ -15,6 +15,7 @@ import os
 import resource
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Final
 
 from lightmesh.core.classify import FAILURE, classify
 from lightmesh.core.latency import Histogram
@@ -22,7 +23,7 @@ from lightmesh.core.stats import TcpStats
 from lightmesh.protocol.messages import Response, ended_grpc_status
 from lightmesh.protocol.prometheus import Family, render
 
-MAX_AUTHORITIES = 1000  # (authority, endpoint labels) series per direction and TLS
+MAX_AUTHORITIES: Final = 1000  # (authority, endpoint labels) series per direction and TLS
 Labels = tuple[tuple[str, str], ...]
 Key = tuple[bytes | None, Labels]
 
@@ -163,7 +164,7 @@ class MeshCollector:
         return render(self.collect())
 
 
-_START = time.time()
+_START: Final = time.time()
 
 
 def process_families() -> Iterator[Family]:

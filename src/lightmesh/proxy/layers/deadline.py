@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Final
 
 from lightmesh.core.deadlines import encode_deadline, parse_deadline
 from lightmesh.core.errors import DeadlineExceeded
@@ -30,8 +31,8 @@ from lightmesh.protocol import grpc
 from lightmesh.protocol.messages import Body, Headers, error_response
 from lightmesh.proxy.service import Layer, Request, Response, Service
 
-DEADLINE = b"lightmesh-deadline"
-_EXPIRED_TRAILERS: Headers = [(b"grpc-status", b"4"), (b"grpc-message", b"deadline exceeded")]
+DEADLINE: Final = b"lightmesh-deadline"
+_EXPIRED_TRAILERS: Final[Headers] = [(b"grpc-status", b"4"), (b"grpc-message", b"deadline exceeded")]
 
 
 def _timeout(request: Request, strip: frozenset[bytes]) -> tuple[float | None, bool]:

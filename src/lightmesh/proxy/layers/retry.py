@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Final
 
 from lightmesh.core.budget import RetryBudget
 from lightmesh.core.errors import ENDPOINT_FAILURES, ProxyError, ResponseTimeout
@@ -29,8 +30,8 @@ from lightmesh.proxy.layers.route import RouteCall
 from lightmesh.proxy.replay import Replay, buffer_request, peek_status
 from lightmesh.proxy.service import Layer, Request, Service
 
-_clock = time.perf_counter
-_SAVED = ("method", "path", "version", "authority", "keep_alive", "upgrade")
+_clock: Final = time.perf_counter
+_SAVED: Final = ("method", "path", "version", "authority", "keep_alive", "upgrade")
 
 
 async def _attempt(inner: Service, request: Request, call: RouteCall) -> Response:

@@ -15,6 +15,7 @@ injected abort) like any response.
 from __future__ import annotations
 
 import time
+from typing import Final
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.errors import ProxyError, StreamReset
@@ -32,9 +33,9 @@ from lightmesh.proxy.routestats import RouteCounters, RouteTable
 from lightmesh.proxy.service import Layer, Request, Service
 from lightmesh.proxy.telemetry import RouteStats
 
-RETRY_LIMIT = RETRY_LIMIT_HEADER
-TIMEOUT = TIMEOUT_HEADER
-_clock = time.perf_counter
+RETRY_LIMIT: Final = RETRY_LIMIT_HEADER
+TIMEOUT: Final = TIMEOUT_HEADER
+_clock: Final = time.perf_counter
 
 
 class RouteCall:
