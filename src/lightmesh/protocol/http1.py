@@ -93,9 +93,14 @@ def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[byte
     ``raw`` has lower-case names. Returns the fields to forward and a dict of every
     field's value (the last one, or the comma-joined ones for ``Connection`` and
     ``Transfer-Encoding``), which is where framing and connection facts are read.
-    The common cases stay in C: one ``dict()`` and one ``isdisjoint``.
+    One pass builds the dict and notes whether any field is hop-by-hop.
     """
-    fields = dict(raw)
+    fields: dict[bytes, bytes] = {}
+    hop_by_hop = False
+    for name, value in raw:
+        fields[name] = value
+        if name in HOP_BY_HOP:
+            hop_by_hop = True
     if len(fields) != len(raw):
         names = list(map(_NAME, raw))
         if request and names.count(b"host") > 1:
@@ -103,7 +108,7 @@ def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[byte
         for name in _MERGED:
             if names.count(name) > 1:
                 fields[name] = b",".join(v for n, v in raw if n == name)
-    if HOP_BY_HOP.isdisjoint(fields):
+    if not hop_by_hop:
         return raw, fields
     drop: frozenset[bytes] | set[bytes] = HOP_BY_HOP
     connection = fields.get(b"connection")

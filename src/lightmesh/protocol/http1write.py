@@ -1,7 +1,7 @@
 """HTTP/1.x serialization without I/O: framing decisions, heads and chunks.
 
 :func:`response_framing` decides how a response body is delimited for a client of a given
-version, :func:`request_framing` the same upstream. Heads are built as one list of lines
+version, :func:`request_framing` the same upstream. Heads are built as one flat list of pieces
 joined once (header names are already lower-case, hop-by-hop fields already removed by
 :mod:`lightmesh.protocol.http1`); framing and connection fields are added here. Status
 lines for the usual status codes are ready-made. The unit tests check every head and
@@ -36,12 +36,21 @@ def request_framing(body: Body) -> Framing:
     return CHUNKED if body.length is None else LENGTH
 
 
-_JOIN_FIELD: Final = b": ".join
-_END_OF_HEAD: Final = (b"", b"")  # joined with CRLF: ends the last line, then the empty line
+def _add_fields(parts: list[bytes], headers: Headers) -> None:
+    """Append ``CRLF name: value`` for every field: one flat list, joined once by the caller."""
+    for name, value in headers:
+        parts.append(b"\r\n")
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
 
 
 def _header_block(headers: Headers) -> bytes:
-    return b"\r\n".join(map(_JOIN_FIELD, headers)) + b"\r\n" if headers else b""
+    """The fields as lines, each ending with CRLF (trailers)."""
+    parts: list[bytes] = []
+    _add_fields(parts, headers)
+    parts.append(b"\r\n")
+    return b"".join(parts)[2:]
 
 
 def encode_request_head(request: Request, framing: Framing, default_host: bytes | None = None) -> bytes:
@@ -49,22 +58,25 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
 
     HTTP/1.1 requires ``Host``: a request without one (from an HTTP/1.0 client) gets
     its authority, else ``default_host`` (the upstream's address). The head is built
-    as a list of lines and joined once.
+    as one list of pieces and joined once.
     """
     method, headers = request.method, request.headers
-    lines = [b"%s %s HTTP/1.1" % (method, request.authority if method == b"CONNECT" else request.path)]
+    target = request.authority if method == b"CONNECT" and request.authority else request.path
+    parts = [method, b" ", target, b" HTTP/1.1"]
     host = request.authority or default_host
     if host is not None and b"host" not in map(_NAME, headers):
-        lines.append(b"host: " + host)
-    lines += map(_JOIN_FIELD, headers)
+        parts.append(b"\r\nhost: ")
+        parts.append(host)
+    _add_fields(parts, headers)
     if request.upgrade is not None:
-        lines += (b"connection: upgrade", b"upgrade: " + request.upgrade)
+        parts.append(b"\r\nconnection: upgrade\r\nupgrade: ")
+        parts.append(request.upgrade)
     if framing is LENGTH:
-        lines.append(b"content-length: %d" % request.body.length)  # type: ignore[str-format]
+        parts.append(b"\r\ncontent-length: %d" % request.body.length)  # type: ignore[str-format]
     elif framing is CHUNKED:
-        lines.append(b"transfer-encoding: chunked")
-    lines += _END_OF_HEAD
-    return b"\r\n".join(lines)
+        parts.append(b"\r\ntransfer-encoding: chunked")
+    parts.append(b"\r\n\r\n")
+    return b"".join(parts)
 
 
 def encode_response_head(
@@ -75,19 +87,20 @@ def encode_response_head(
     line = _STATUS_LINES.get((status, response.reason))
     if line is None:
         line = b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown"))
-    lines = [line, *map(_JOIN_FIELD, response.headers)]
+    parts = [line]
+    _add_fields(parts, response.headers)
     if framing is LENGTH:
-        lines.append(b"content-length: %d" % response.body.length)  # type: ignore[str-format]
+        parts.append(b"\r\ncontent-length: %d" % response.body.length)  # type: ignore[str-format]
     elif framing is CHUNKED:
-        lines.append(b"transfer-encoding: chunked")
+        parts.append(b"\r\ntransfer-encoding: chunked")
     if status == 101:
-        lines.append(b"connection: upgrade")
+        parts.append(b"\r\nconnection: upgrade")
     elif not keep_alive:
-        lines.append(b"connection: close")
+        parts.append(b"\r\nconnection: close")
     elif client_version == b"1.0":
-        lines.append(b"connection: keep-alive")
-    lines += _END_OF_HEAD
-    return b"\r\n".join(lines)
+        parts.append(b"\r\nconnection: keep-alive")
+    parts.append(b"\r\n\r\n")
+    return b"".join(parts)
 
 
 def encode_chunk(data: bytes) -> bytes:
