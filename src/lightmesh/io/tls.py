@@ -8,7 +8,9 @@ transport at once. Bytes read are fed to an ``ssl.SSLObject`` through a memory B
 and the plaintext is handed on as it is decrypted (one transient buffer per read,
 none kept); plaintext written is encrypted into the outgoing BIO and written through
 at once. An idle connection holds only the SSL object (OpenSSL releases its record
-buffers when idle) and two empty BIOs.
+buffers when idle) and two empty BIOs. Records are read and written through the SSL
+object's C core: ``ssl.SSLObject``'s ``read``, ``write`` and ``pending`` are Python
+wrappers that only forward to it, an interpreted call each per record.
 
 The handshake runs first; when it completes, ``on_secure(conn)`` decides what
 protocol reads the plaintext (it may raise :class:`TlsRefused` to close the
@@ -51,6 +53,7 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self.ssl = context.wrap_bio(self._incoming, self._outgoing, server_side, server_hostname)
+        self._records: Any = getattr(self.ssl, "_sslobj", self.ssl)  # same read/write/pending, in C
         self.on_secure = on_secure
         self.on_failure = on_failure
         self.handshake_timeout = handshake_timeout
@@ -144,7 +147,7 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
         app = self.app
         while True:
             try:
-                data = self.ssl.read(READ_SIZE)
+                data = self._records.read(READ_SIZE)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:  # close_notify: the peer will send nothing more
@@ -160,7 +163,7 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
             if app is not None:
                 app.data_received(data)
                 app = self.app  # the application may hand the connection over
-            if not self._incoming.pending and not self.ssl.pending():
+            if not self._incoming.pending and not self._records.pending():
                 break  # all read: skip the read that would only raise SSLWantReadError
         if self._outgoing.pending:  # post-handshake messages (key updates) to answer
             self._flush()
@@ -170,7 +173,7 @@ class TlsConnection(asyncio.Protocol, asyncio.Transport):
         if self.closed or self._eof_sent or not data:
             return
         try:
-            self.ssl.write(data)
+            self._records.write(data)
         except ssl.SSLError as exc:  # the session is broken (e.g. a fatal alert arrived)
             log.debug("TLS write to %s failed: %s", self.get_extra_info("peername"), exc)
             self.abort()

@@ -169,3 +169,11 @@ def test_a_silent_server_times_out_the_handshake(issuer: pki.Issuer) -> None:
             silent.close()
 
     run(body)
+
+
+def test_records_go_through_the_ssl_objects_c_core_with_the_python_object_kept(issuer: pki.Issuer) -> None:
+    conn = TlsConnection(contexts(issuer, WEB).server, True, lambda conn: None, lambda exc: None)
+    assert isinstance(conn.ssl, ssl.SSLObject)  # getpeercert, ALPN, unwrap: the documented object
+    assert not isinstance(conn._records, ssl.SSLObject)
+    for method in ("read", "write", "pending"):
+        assert callable(getattr(conn._records, method))
