@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -67,7 +68,11 @@ def listen_socket(addr: SocketAddr, backlog: int) -> socket.socket:
     ``getaddrinfo`` and load the IDNA codec (about 0.4 MB) for nothing.
     """
     family = socket.AF_INET6 if ":" in addr.host else socket.AF_INET
-    sock = socket.create_server((addr.host, addr.port), family=family, backlog=backlog)
+    try:
+        sock = socket.create_server((addr.host, addr.port), family=family, backlog=backlog)
+    except OSError as exc:
+        why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise OSError(exc.errno, f"cannot listen on {addr}: {why}") from None
     sock.setblocking(False)
     return sock
 
