@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import Final, cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
@@ -52,7 +51,7 @@ class H1Server(asyncio.Protocol):
         self.started = 0.0
         self._failed = False
         self._current: Request | None = None
-        self._queue: deque[Request] = deque()
+        self._queue: list[Request] = []  # pipelined requests, few: compiled list ops beat deque calls
         self._reading: StreamBody | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -198,7 +197,7 @@ class H1Server(asyncio.Protocol):
                 await waiter
             if self._pauses and len(queue) == MAX_PIPELINE:  # on_request paused reading
                 self._resume()
-            request = self._current = queue.popleft()
+            request = self._current = queue.pop(0)
             if request.expect_continue and not request.body.complete:
                 self._write(http1write.CONTINUE)
             try:
