@@ -72,7 +72,8 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
         parts.append(b"\r\nconnection: upgrade\r\nupgrade: ")
         parts.append(request.upgrade)
     if framing is LENGTH:
-        parts.append(b"\r\ncontent-length: %d" % request.body.length)  # type: ignore[str-format]
+        parts.append(b"\r\ncontent-length: ")
+        parts.append(str(request.body.length).encode())  # LENGTH framing: the length is known
     elif framing is CHUNKED:
         parts.append(b"\r\ntransfer-encoding: chunked")
     parts.append(b"\r\n\r\n")
@@ -83,14 +84,17 @@ def encode_response_head(
     response: Response, framing: Framing, client_version: bytes, keep_alive: bool
 ) -> bytes:
     """The status line and headers for a client; adds framing and connection fields."""
-    status = response.status
-    line = _STATUS_LINES.get((status, response.reason))
-    if line is None:
-        line = b"HTTP/1.1 %d %s" % (status, response.reason or _REASONS.get(status, b"Unknown"))
+    status, reason = response.status, response.reason
+    known = _STATUS_LINES.get(status)
+    if known is not None and (not reason or reason == known[0]):
+        line = known[1]
+    else:
+        line = b"HTTP/1.1 %d %s" % (status, reason or _REASONS.get(status, b"Unknown"))
     parts = [line]
     _add_fields(parts, response.headers)
     if framing is LENGTH:
-        parts.append(b"\r\ncontent-length: %d" % response.body.length)  # type: ignore[str-format]
+        parts.append(b"\r\ncontent-length: ")
+        parts.append(str(response.body.length).encode())  # LENGTH framing: the length is known
     elif framing is CHUNKED:
         parts.append(b"\r\ntransfer-encoding: chunked")
     if status == 101:
@@ -129,9 +133,7 @@ _REASONS: Final[dict[int, bytes]] = {
     503: b"Service Unavailable", 504: b"Gateway Timeout",
 }  # fmt: skip
 
-# The status lines for the usual reasons (or none given), ready-made.
+# The status line for each usual status, ready-made for its usual reason (or none given).
 _STATUS_LINES: Final = {
-    (status, given): b"HTTP/1.1 %d %s" % (status, reason)
-    for status, reason in _REASONS.items()
-    for given in (b"", reason)
+    status: (reason, b"HTTP/1.1 %d %s" % (status, reason)) for status, reason in _REASONS.items()
 }
