@@ -45,14 +45,6 @@ def _add_fields(parts: list[bytes], headers: Headers) -> None:
         parts.append(value)
 
 
-def _header_block(headers: Headers) -> bytes:
-    """The fields as lines, each ending with CRLF (trailers)."""
-    parts: list[bytes] = []
-    _add_fields(parts, headers)
-    parts.append(b"\r\n")
-    return b"".join(parts)[2:]
-
-
 def encode_request_head(request: Request, framing: Framing, default_host: bytes | None = None) -> bytes:
     """The request line and headers for an upstream (always HTTP/1.1, origin-form).
 
@@ -112,7 +104,12 @@ def encode_chunk(data: bytes) -> bytes:
 
 
 def encode_last_chunk(trailers: Headers | None) -> bytes:
-    return b"0\r\n%s\r\n" % _header_block(trailers) if trailers else b"0\r\n\r\n"
+    if not trailers:
+        return b"0\r\n\r\n"
+    parts = [b"0"]
+    _add_fields(parts, trailers)
+    parts.append(b"\r\n\r\n")
+    return b"".join(parts)
 
 
 def encode_final_chunks(data: bytes | None, trailers: Headers | None) -> bytes:
