@@ -47,7 +47,9 @@ def test_up_runs_every_instance_behind_its_sidecar_and_discovery_balances_over_t
         for name in ("hello", "hello.default", "hello.default.svc.cluster.local"):
             status, body = http_get(f"http://{name}/hello", proxy=caller["outbound_addr"])
             assert (status, body) == (200, b"hello from the lightmesh sample app\n")
-        assert "hello-0" in up.log() and "Ctrl-C stops everything" in up.log()
+        # the state file turns ready up to one poll (0.1 s) before the table is printed
+        wait_for("the ready table", lambda: "Ctrl-C stops everything" in up.log(), log=up.log)
+        assert "hello-0" in up.log()
         registry = Path(state["registry_file"]).read_text()
         assert all(i["address"] in registry for i in up.instances("hello"))
         # the sidecars hold certificates from up's identity service and talk mTLS to each other
