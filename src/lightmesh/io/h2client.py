@@ -125,13 +125,14 @@ class H2Client(H2Peer):
         body = request.body
         if body is NO_BODY or (body.complete and body.length == 0 and not body.trailers):
             codec.send_headers(sid, headers, end_stream=True)
-            self.flush()
+            self.flush_alone(len(self.calls) == 1)
         else:
             codec.send_headers(sid, headers)
             data = body.read_nowait() if body.complete else None
-            if data is None or not self.send_last(sid, data, body.trailers):
-                if not body.complete:
-                    self.flush()  # the head goes now even if the body waits (gRPC streams)
+            if data is not None and self.send_last(sid, data, body.trailers):
+                self.flush_alone(len(self.calls) == 1)
+            else:
+                self.flush()  # the head goes now even if the body waits (gRPC streams)
                 call.pump = loop.create_task(self._pump(sid, body, data))
         try:
             return await call.future

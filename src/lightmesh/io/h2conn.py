@@ -5,9 +5,11 @@ transport. Outgoing data respects both flow-control windows (a sender waits for
 WINDOW_UPDATE) and the transport's write buffer (``pause_writing``). Incoming
 data goes to an :class:`H2Body`, and its window is handed back to the peer only
 once the consumer has read it, so a slow reader slows its own stream and nothing
-else. Output is written once per loop iteration (:meth:`H2Peer.flush`). A body that
-has all arrived and fits the windows goes out at once (:meth:`H2Peer.send_last`);
-others stream through :meth:`H2Peer.send_body`, which waits for window.
+else. Output is written once per loop iteration (:meth:`H2Peer.flush`), so the streams
+that finish in one iteration share a write; a message that ends on a stream alone on
+its connection is written at once (:meth:`H2Peer.flush_alone`): nothing could share
+that write, and the reply leaves a loop turn sooner. A body that has all arrived and
+fits the windows is queued with its head (:meth:`H2Peer.send_last`); others stream through :meth:`H2Peer.send_body`, which waits for window.
 """
 
 from __future__ import annotations
@@ -80,6 +82,15 @@ class H2Peer(asyncio.Protocol):
         if not self._flush_soon:
             self._flush_soon = True
             self.loop.call_soon(self.flush_now)
+
+    def flush_alone(self, alone: bool) -> None:
+        """Flush a finished request or response head: at once when its stream is ``alone`` on
+        the connection (nothing else could share the write, and the reply is a loop turn
+        sooner), else at the end of this loop iteration (:meth:`flush`)."""
+        if alone:
+            self.flush_now()
+        else:
+            self.flush()
 
     def flush_now(self) -> None:
         self._flush_soon = False
@@ -180,8 +191,9 @@ class H2Peer(asyncio.Protocol):
             self.flush()
 
     def send_last(self, stream_id: int, data: bytes, trailers: Headers | None) -> bool:
-        """Send the rest of a body that has all arrived, and its end, now if the windows allow it
-        (no coroutine); ``False``, having sent nothing, when it must wait (:meth:`send_body`)."""
+        """Queue the rest of a body that has all arrived, and its end, if the windows allow it
+        (no coroutine; the caller flushes); ``False``, having queued nothing, when it must wait
+        (:meth:`send_body`)."""
         codec = self.codec
         if self._drain is not None or self.closed or len(data) > codec.window(stream_id):
             return False
@@ -191,7 +203,6 @@ class H2Peer(asyncio.Protocol):
                 self.data_frames_sent += 1
         if trailers is not None:
             self._end(stream_id, trailers)
-        self.flush()
         return True
 
     async def send_body(self, stream_id: int, body: Body, data: bytes | None = None) -> None:

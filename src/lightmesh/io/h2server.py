@@ -225,14 +225,15 @@ class H2Server(H2Peer):
                 body.discard()
                 codec.send_headers(sid, h2msg.response_to_h2(response), end_stream=True)
                 stream.responded = True
-                self.flush()
+                self.flush_alone(len(self.streams) == 1)
             else:
                 codec.send_headers(sid, h2msg.response_to_h2(response))
                 stream.responded = True
                 data = body.read_nowait() if body.complete else None
-                if data is None or not self.send_last(sid, data, body.trailers):
-                    if not body.complete:
-                        self.flush()  # the head goes now even if the body waits (gRPC streams)
+                if data is not None and self.send_last(sid, data, body.trailers):
+                    self.flush_alone(len(self.streams) == 1)
+                else:
+                    self.flush()  # the head goes now even if the body waits (gRPC streams)
                     await self.send_body(sid, body, data)
         except asyncio.CancelledError:
             body.discard()

@@ -1,6 +1,8 @@
-"""H2Peer's sending half: a body that has all arrived goes out at once (``send_last``) when the
-flow-control windows allow it, and otherwise nothing is sent and ``send_body`` streams it,
-starting from the bytes already read. The frames written are checked on a recording transport."""
+"""H2Peer's sending half: a body that has all arrived is queued with its head (``send_last``) when
+the flow-control windows allow it, and otherwise nothing is queued and ``send_body`` streams it,
+starting from the bytes already read. Output is written once per loop iteration, or at once for a
+stream alone on its connection (``flush_alone``). The frames written are checked on a recording
+transport."""
 
 from __future__ import annotations
 
@@ -123,5 +125,25 @@ def test_nothing_is_sent_at_once_while_the_transport_is_paused() -> None:
         peer.pause_writing()
         assert not peer.send_last(peer.sid, b"hello", None)
         assert peer.frames() == []
+
+    run(test)
+
+
+def test_a_stream_alone_on_its_connection_is_written_at_once_and_others_at_the_end_of_the_iteration() -> None:
+    async def test(loop: asyncio.AbstractEventLoop) -> None:
+        peer = Peer(loop)
+        transport = peer.transport
+        assert isinstance(transport, Transport)
+        assert peer.send_last(peer.sid, b"alone", None)
+        assert transport.data == b""  # queued, not written
+        peer.flush_alone(True)
+        assert transport.data.endswith(b"alone")
+        written = len(transport.data)
+        other = peer.codec.new_stream()
+        peer.codec.send_headers(other, [(b":method", b"GET"), (b":path", b"/")], end_stream=True)
+        peer.flush_alone(False)
+        assert len(transport.data) == written  # shares the write of this loop iteration
+        await asyncio.sleep(0)
+        assert len(transport.data) > written
 
     run(test)
