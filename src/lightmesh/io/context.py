@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.sweep import Sweeper
@@ -44,6 +44,8 @@ class ServerContext:
         self.loop = asyncio.get_running_loop()
         self.draining = False
         self.connections: set[Drainable] = set()
+        # HTTP/2 stream workers waiting for a stream (io/h2server.py), each with its hand-off future
+        self.h2_idle: list[tuple[asyncio.Task[None], asyncio.Future[Any]]] = []
         self._idle: asyncio.Event | None = None
 
     def forget(self, conn: Drainable) -> None:

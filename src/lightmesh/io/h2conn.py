@@ -9,7 +9,8 @@ else. Output is written once per loop iteration (:meth:`H2Peer.flush`), so the s
 that finish in one iteration share a write; a message that ends on a stream alone on
 its connection is written at once (:meth:`H2Peer.flush_alone`): nothing could share
 that write, and the reply leaves a loop turn sooner. A body that has all arrived and
-fits the windows is queued with its head (:meth:`H2Peer.send_last`); others stream through :meth:`H2Peer.send_body`, which waits for window.
+fits the windows is queued with its head (:meth:`H2Peer.send_last`); others stream
+through :meth:`H2Peer.send_body`, which waits for window.
 """
 
 from __future__ import annotations

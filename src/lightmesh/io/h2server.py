@@ -1,14 +1,19 @@
-"""Downstream HTTP/2 (h2c prior knowledge): one task per stream, each a call of the service.
+"""Downstream HTTP/2 (h2c prior knowledge): every stream a call of the service in a task of its own.
 
 :class:`H2Server` feeds received bytes to its :class:`H2Codec` and turns its
 callbacks into :class:`Request` objects whose bodies stream through :class:`H2Body`
 (window is returned as the upstream takes the data). A response whose body has all
 arrived goes out at once; a streaming one is pumped within the flow-control windows.
-Every stream runs the listener's service in its own task, so requests on one
-connection are routed and balanced one by one. A client's RST_STREAM cancels that
-task, which resets the upstream stream; an upstream reset (:class:`StreamReset`)
-resets the client's stream with the same code. Abuse limits are enforced by a
-:class:`FloodGuard`; a violation answers GOAWAY and closes this connection only.
+Every stream runs the listener's service in a task of its own, so requests on one
+connection are routed and balanced one by one. The tasks are workers: one that has
+served its stream waits for the next stream of any connection of the listener (up to
+:data:`MAX_IDLE_WORKERS` wait), which costs a future where a new task costs far more
+(3.11 registers every task in a ``WeakSet``, in Python). A client's RST_STREAM, or the
+connection's loss, cancels the stream's worker with :data:`STREAM_GONE`: that stream's
+upstream call is cancelled (resetting the upstream stream) and the worker goes on to
+the next; any other cancellation ends the worker. An upstream reset
+(:class:`StreamReset`) resets the client's stream with the same code. Abuse limits are
+enforced by a :class:`FloodGuard`; a violation answers GOAWAY and closes this connection only.
 
 Draining sends GOAWAY with the last accepted stream; streams up to it finish,
 newer ones are refused, and the connection closes when the last stream ends.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import ProxyError, StreamReset
@@ -32,6 +37,9 @@ from lightmesh.protocol.messages import NO_BODY, ConnInfo, Headers, Request, Res
 
 log: Final = logging.getLogger(__name__)
 DEFAULT_LIMITS: Final = H2Limits()
+MAX_IDLE_WORKERS: Final = 64  # per listener
+STREAM_GONE: Final = "HTTP/2 stream gone"  # the cancel message that abandons a stream, not its worker
+_Job = tuple["H2Server", "_Stream", Request | None, Response | None]
 
 
 class _Stream:
@@ -104,7 +112,7 @@ class H2Server(H2Peer):
             if stream.body is not None:
                 stream.body.set_error(StreamReset("client connection closed", 0))
             if stream.task is not None:
-                stream.task.cancel()
+                stream.task.cancel(STREAM_GONE)
         self.streams.clear()
 
     def resume_writing(self) -> None:
@@ -135,7 +143,7 @@ class H2Server(H2Peer):
             request, length = h2msg.request_from_h2(headers, self.limits.max_header_count)
         except ProxyError as exc:
             stream = self.streams[stream_id] = _Stream(stream_id, None)
-            stream.task = self.loop.create_task(self._answer(stream, error_response(exc)))
+            self._start((self, stream, None, error_response(exc)))
             return
         body = None if end_stream else H2Body(self, stream_id, length)
         if body is not None:
@@ -143,7 +151,20 @@ class H2Server(H2Peer):
         request.conn = self.conn
         stream = self.streams[stream_id] = _Stream(stream_id, body)
         self.deadline = None
-        stream.task = self.loop.create_task(self._serve(stream, request))
+        self._start((self, stream, request, None))
+
+    def _start(self, job: _Job) -> None:
+        """Hand the stream to an idle worker, or to a new one."""
+        idle = self.ctx.h2_idle
+        while idle:
+            task, waiter = idle.pop()  # the one that ran last: its memory is the warmest
+            if not waiter.done():  # else the worker was cancelled while it waited
+                job[1].task = task
+                waiter.set_result(job)
+                return
+        waiter = self.loop.create_future()
+        waiter.set_result(job)
+        job[1].task = self.loop.create_task(_work(idle, waiter))
 
     def on_data(self, stream_id: int, data: bytes, flow_length: int, end_stream: bool) -> None:
         self.guard.data(len(data), end_stream)
@@ -165,7 +186,7 @@ class H2Server(H2Peer):
         if stream.body is not None:
             stream.body.set_error(StreamReset("client reset the stream", code))
         if stream.task is not None:
-            stream.task.cancel()
+            stream.task.cancel(STREAM_GONE)
         self._maybe_idle()
 
     def on_window(self, stream_id: int) -> None:
@@ -290,3 +311,38 @@ class H2Server(H2Peer):
         if self.transport is not None and not self.transport.is_closing():
             self.flush_now()
             self.transport.close()
+
+
+async def _work(
+    idle: list[tuple[asyncio.Task[None], asyncio.Future[Any]]], waiter: asyncio.Future[_Job]
+) -> None:
+    """Serve the stream ``waiter`` holds, then wait in ``idle`` for the next (unless enough wait)."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = task.get_loop()
+    while True:
+        try:
+            await waiter
+            await _serve_job(waiter.result())
+        except asyncio.CancelledError as exc:
+            if not _stream_gone(task, exc):
+                raise
+        if len(idle) >= MAX_IDLE_WORKERS:
+            return
+        waiter = loop.create_future()  # the served stream's job goes with the old one
+        idle.append((task, waiter))
+
+
+async def _serve_job(job: _Job) -> None:
+    server, stream, request, response = job
+    if request is not None:
+        await server._serve(stream, request)
+    elif response is not None:
+        await server._answer(stream, response)
+
+
+def _stream_gone(task: asyncio.Task[None], exc: asyncio.CancelledError) -> bool:
+    """Whether ``exc`` only abandoned the worker's stream (then its cancel is withdrawn)."""
+    if not exc.args or exc.args[0] != STREAM_GONE:
+        return False
+    return task.uncancel() == 0
