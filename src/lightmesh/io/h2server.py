@@ -143,7 +143,7 @@ class H2Server(H2Peer):
             request, length = h2msg.request_from_h2(headers, self.limits.max_header_count)
         except ProxyError as exc:
             stream = self.streams[stream_id] = _Stream(stream_id, None)
-            self._start((self, stream, None, error_response(exc)))
+            self._start(stream, None, error_response(exc))
             return
         body = None if end_stream else H2Body(self, stream_id, length)
         if body is not None:
@@ -151,20 +151,21 @@ class H2Server(H2Peer):
         request.conn = self.conn
         stream = self.streams[stream_id] = _Stream(stream_id, body)
         self.deadline = None
-        self._start((self, stream, request, None))
+        self._start(stream, request, None)
 
-    def _start(self, job: _Job) -> None:
-        """Hand the stream to an idle worker, or to a new one."""
+    def _start(self, stream: _Stream, request: Request | None, response: Response | None) -> None:
+        """Hand the stream (its request, or the answer already made) to an idle worker, or a new one."""
+        job = (self, stream, request, response)
         idle = self.ctx.h2_idle
         while idle:
             task, waiter = idle.pop()  # the one that ran last: its memory is the warmest
             if not waiter.done():  # else the worker was cancelled while it waited
-                job[1].task = task
+                stream.task = task
                 waiter.set_result(job)
                 return
         waiter = self.loop.create_future()
         waiter.set_result(job)
-        job[1].task = self.loop.create_task(_work(idle, waiter))
+        stream.task = self.loop.create_task(_work(idle, waiter))
 
     def on_data(self, stream_id: int, data: bytes, flow_length: int, end_stream: bool) -> None:
         self.guard.data(len(data), end_stream)
