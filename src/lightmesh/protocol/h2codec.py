@@ -157,8 +157,12 @@ class H2Codec(Receiver):
 
     def window(self, sid: int) -> int:
         """How many bytes of DATA may be sent on ``sid`` now (both windows, one frame)."""
-        stream = self._sendable(sid)
-        return max(0, min(stream.window, self.out_window, self.max_frame_size))
+        n = self._sendable(sid).window  # compared one by one: min()/max() box every int
+        if self.out_window < n:
+            n = self.out_window
+        if self.max_frame_size < n:
+            n = self.max_frame_size
+        return n if n > 0 else 0
 
     def send_data(self, sid: int, data: bytes | memoryview, end_stream: bool = False) -> None:
         """Send one DATA frame; ``len(data)`` must be within :meth:`window`."""
@@ -169,7 +173,7 @@ class H2Codec(Receiver):
         flags = f.END_STREAM if end_stream else 0
         self.out.append(f.FRAME_HEADER.pack(n >> 16, n & 0xFFFF, f.DATA, flags, sid))
         if n:
-            self.out.append(bytes(data))
+            self.out.append(data if isinstance(data, bytes) else bytes(data))
         if end_stream:
             self._local_close(sid, stream)
 

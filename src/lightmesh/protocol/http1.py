@@ -90,32 +90,41 @@ _MERGED: Final = (b"connection", b"transfer-encoding")
 def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[bytes, bytes]]:
     """Separate end-to-end fields from hop-by-hop ones.
 
-    ``raw`` has lower-case names. Returns the fields to forward and a dict of every
-    field's value (the last one, or the comma-joined ones for ``Connection`` and
-    ``Transfer-Encoding``), which is where framing and connection facts are read.
-    One pass builds the dict and notes whether any field is hop-by-hop.
+    ``raw`` has lower-case names. Returns the fields to forward and a dict of the
+    fields the parsers read: every hop-by-hop one and ``Host``, each with its last
+    value (or the comma-joined ones for ``Connection`` and ``Transfer-Encoding``).
+    One pass sorts the fields: a name is hashed once, and only the few that are read
+    go into the dict.
     """
     fields: dict[bytes, bytes] = {}
-    hop_by_hop = False
-    for name, value in raw:
-        fields[name] = value
+    kept: Headers = []
+    repeated = False
+    for field in raw:
+        name = field[0]
         if name in HOP_BY_HOP:
-            hop_by_hop = True
-    if len(fields) != len(raw):
+            if name in fields:
+                repeated = True
+            fields[name] = field[1]
+            continue
+        kept.append(field)
+        if name == b"host":
+            if name in fields:
+                repeated = True
+            fields[name] = field[1]
+    if repeated:
         names = list(map(_NAME, raw))
         if request and names.count(b"host") > 1:
             raise BadRequest("multiple Host headers")
         for name in _MERGED:
             if names.count(name) > 1:
                 fields[name] = b",".join(v for n, v in raw if n == name)
-    if not hop_by_hop:
-        return raw, fields
-    drop: frozenset[bytes] | set[bytes] = HOP_BY_HOP
     connection = fields.get(b"connection")
     if connection is not None and connection not in _PLAIN_CONNECTION:  # other spellings: below
         tokens = {t.strip() for t in connection.lower().split(b",")}
-        drop = HOP_BY_HOP | (tokens - _PLAIN_CONNECTION - {b"host", b""})
-    return [field for field in raw if field[0] not in drop], fields
+        named = tokens - _PLAIN_CONNECTION - HOP_BY_HOP - {b"host", b""}
+        if named:  # Connection names more hop-by-hop fields
+            kept = [field for field in kept if field[0] not in named]
+    return kept, fields
 
 
 def _ends_chunked(transfer_encoding: bytes) -> bool:
