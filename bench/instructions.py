@@ -13,6 +13,7 @@ start-up and shutdown cancel out::
     python bench/instructions.py --side mesh       # the mTLS mesh path: both proxies of bench/mtls.py
     python bench/instructions.py --side mesh-plain # the same with plaintext HTTP/2 between the proxies
     python bench/instructions.py --side mesh --connections 1  # one request at a time (no batching)
+    python bench/instructions.py --side mesh --path /varying  # a response header differs every time
 
 The inbound side forwards to the upstream (``LIGHTMESH_PROXY_INBOUND_FORWARD``); the outbound side
 routes by authority: h2load asks for ``http://localhost:PORT/`` and a static destination maps
@@ -51,9 +52,9 @@ def _count(
 ) -> tuple[int, Path]:
     port, out_port, admin_port = procs.free_port(), procs.free_port(), procs.free_port()
     argv, env = lightmesh_argv()
-    target = f"http://{LOOPBACK}:{port}/"
+    target = f"http://{LOOPBACK}:{port}{args.path}"
     if args.side == "outbound":
-        target = f"http://localhost:{out_port}/"
+        target = f"http://localhost:{out_port}{args.path}"
         env["LIGHTMESH_PROXY_STATIC_DESTINATIONS"] = f"localhost:{out_port}={LOOPBACK}:{upstream_port}"
     env.update(
         {
@@ -88,7 +89,7 @@ def _count_mesh(
     pair = mtls_peers.lightmesh_pair(ctx, ids, args.side == "mesh", None, wrap)
     try:
         authority = f":authority: {mtls_peers.HOST}"
-        _load(f"http://{LOOPBACK}:{pair.port}/", requests, args.connections, "-H", authority)
+        _load(f"http://{LOOPBACK}:{pair.port}{args.path}", requests, args.connections, "-H", authority)
     finally:
         pair.stop(grace_s=60.0)
     return outs
@@ -146,6 +147,9 @@ def main() -> int:
     sides = ("inbound", "outbound", "mesh", "mesh-plain")
     parser.add_argument("--side", choices=sides, default="inbound", help="which stack")
     parser.add_argument("--connections", type=int, default=10, help="h2load client connections")
+    parser.add_argument(
+        "--path", default="/", help="request path; /varying: a response header that differs every time"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lightmesh-ir-") as name:
         tmp = Path(name)

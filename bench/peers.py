@@ -110,11 +110,16 @@ def ready(running: Running, timeout_s: float = 20.0, probe: Probe | None = None)
 
 
 def start_upstream(tmp: Path, cpus: set[int] | None) -> Running:
-    """The fast upstream: nginx, 1 worker, `return 200 "hello world\\n"`."""
+    """The fast upstream: nginx, 1 worker, `return 200 "hello world\\n"`.
+
+    ``/varying`` answers the same with an ``x-request-id`` header that differs every time,
+    as real services' request ids, lengths and cookies do (``instructions.py --path``).
+    """
     port = procs.free_port()
     body = f"""  server {{
     listen {LOOPBACK}:{port} backlog=4096;
     location / {{ return 200 "hello world\\n"; }}
+    location /varying {{ add_header x-request-id $request_id; return 200 "hello world\\n"; }}
   }}"""
     return _start_nginx(tmp, "upstream", port, body, cpus)
 

@@ -1,21 +1,26 @@
-"""HPACK for the hot path: the ``hpack`` library plus a cache of repeated header blocks.
+"""HPACK for the hot path: :mod:`~lightmesh.protocol.h2literal` for what lightmesh sends,
+the ``hpack`` library for the rest of what it receives, and a cache of repeated blocks.
 
-Services send the same headers again and again, and once they are in the dynamic
-table a block is a handful of index bytes whose meaning depends only on the
-table. So a block that left the table unchanged can be remembered: as long as the
-table does not change, the same bytes decode to the same headers (and the same
-headers encode to the same bytes). Any block that inserts or evicts entries
-clears the cache. The cache is bounded, and a decoded block is remembered only
-after the caller validated it (:meth:`Decoder.remember`).
+The encoder never uses the dynamic table (h2literal): a block depends only on its
+fields, so it is cached by them, bounded, and never invalidated; a change of the
+peer's table size is signalled at the start of the next block. The decoder takes a
+block of static indexes and plain literals (what another lightmesh sends) through
+h2literal and anything else through ``hpack``, which keeps the dynamic table. Once
+the table holds entries, a block of index bytes means the same only as long as the
+table does not change, so a decoded block that left the table unchanged is
+remembered (after the caller validated it, :meth:`Decoder.remember`); any block that
+inserts or evicts entries clears that cache.
 
-``hpack`` is imported by the first encoder or decoder, so a proxy that never sees
-HTTP/2 does not hold its tables (about 0.7 MB). Its errors come out as
+``hpack`` is imported by the first decoder, so a proxy that never receives HTTP/2
+does not hold its tables (about 0.7 MB). Its errors come out as
 :class:`HeaderBlockError` and :class:`HeaderListTooLarge`.
 """
 
 from __future__ import annotations
 
 from typing import Final, cast
+
+from lightmesh.protocol import h2literal
 
 Headers = list[tuple[bytes, bytes]]
 MAX_CACHED: Final = 256
@@ -51,12 +56,13 @@ def _same(a: tuple[int, object, int], b: tuple[int, object, int]) -> bool:
 
 
 class Decoder:
-    __slots__ = ("_cache", "_decoder", "_last", "_unchanged")
+    __slots__ = ("_cache", "_decoder", "_last", "_max", "_unchanged")
 
     def __init__(self, max_header_list_size: int) -> None:
         from hpack import Decoder as _Decoder
 
         self._decoder = _Decoder(max_header_list_size=max_header_list_size)
+        self._max = max_header_list_size
         self._cache: dict[bytes, tuple[int, Headers]] = {}
         self._unchanged = False
         self._last = b""
@@ -66,6 +72,11 @@ class Decoder:
         hit = self._cache.get(block)
         if hit is not None and hit[0] == role:
             return list(hit[1]), True
+        plain = h2literal.decode_plain(block, self._max)
+        if plain is not None:  # no table entry used or changed
+            self._unchanged = True
+            self._last = block
+            return plain, False
         table = self._decoder.header_table
         before = _table_mark(table)
         try:
@@ -90,29 +101,30 @@ class Decoder:
 
 
 class Encoder:
-    __slots__ = ("_cache", "_encoder")
+    """Blocks of static indexes and plain literals (h2literal), cached by their fields."""
+
+    __slots__ = ("_cache", "_pending", "_table_size")
 
     def __init__(self) -> None:
-        from hpack import Encoder as _Encoder
-
-        self._encoder = _Encoder()
         self._cache: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
+        self._table_size = 4096  # the peer's SETTINGS_HEADER_TABLE_SIZE: unused, but signalled
+        self._pending = b""  # a size update owed at the start of the next block
 
     def set_table_size(self, size: int) -> None:
-        if size != self._encoder.header_table_size:  # hpack forgets a pending size update on a repeat
-            self._encoder.header_table_size = size
-            self._cache.clear()
+        if size != self._table_size:  # RFC 7541 §4.2: the next block starts with the new size
+            self._table_size = size
+            self._pending = h2literal.size_update(size)
 
     def encode(self, headers: Headers) -> bytes:
         key = tuple(headers)
         block = self._cache.get(key)
-        if block is not None:
-            return block
-        table = self._encoder.header_table
-        before = _table_mark(table)
-        block = self._encoder.encode(headers, huffman=True)
-        if not _same(_table_mark(table), before):
-            self._cache.clear()
-        elif len(self._cache) < MAX_CACHED:
+        if block is None:
+            out = bytearray()
+            h2literal.encode_fields(headers, out)
+            block = bytes(out)
+            if len(self._cache) >= MAX_CACHED:  # varying fields (ids, lengths): start over
+                self._cache.clear()
             self._cache[key] = block
+        if self._pending:
+            block, self._pending = self._pending + block, b""
         return block

@@ -27,21 +27,22 @@ def request_from_h2(headers: Headers, max_headers: int = MAX_HEADERS) -> tuple[R
     method = path = authority = host = None
     length: int | None = None
     fields: Headers = []
-    for name, value in headers:
+    for field in headers:  # regular fields are forwarded as the tuples they are, not copies
+        name = field[0]
         if name[:1] == b":":
             if name == b":method":
-                method = value
+                method = field[1]
             elif name == b":path":
-                path = value
+                path = field[1]
             elif name == b":authority":
-                authority = value
+                authority = field[1]
             continue
         if name == b"host":
-            host = value
+            host = field[1]
             continue
         if name == b"content-length":
-            length = _content_length(value)
-        fields.append((name, value))
+            length = _content_length(field[1])
+        fields.append(field)
     if len(fields) > max_headers:
         raise HeadersTooLarge(f"request has {len(fields)} header fields, over the limit of {max_headers}")
     if method is None:
@@ -57,11 +58,12 @@ def request_from_h2(headers: Headers, max_headers: int = MAX_HEADERS) -> tuple[R
 def response_from_h2(headers: Headers, body: Body) -> Response:
     status = 0
     fields: Headers = []
-    for name, value in headers:
+    for field in headers:
+        name = field[0]
         if name == b":status":
-            status = int(value)
+            status = int(field[1])
         elif name[:1] != b":":
-            fields.append((name, value))
+            fields.append(field)
     return Response(status, fields, body)
 
 

@@ -26,7 +26,7 @@ def can_upgrade(request: Request) -> bool:
 
 def upgrade(request: Request) -> None:
     """Make an HTTP/1 request fit for HTTP/2; ``request.version`` stays what the client spoke."""
-    fields = [(name, value) for name, value in request.headers if name != b"host"]
+    fields = [field for field in request.headers if field[0] != b"host"]  # the tuples, not copies
     body = request.body
     if body is not NO_BODY and body.length is not None:
         fields.append((b"content-length", b"%d" % body.length))
@@ -36,7 +36,7 @@ def upgrade(request: Request) -> None:
 
 def downgrade_response(response: Response) -> None:
     """An HTTP/2 response for an HTTP/1 client: the body's length frames it instead."""
-    response.headers = [(name, value) for name, value in response.headers if name != b"content-length"]
+    response.headers = [field for field in response.headers if field[0] != b"content-length"]
 
 
 def upgrade_response(response: Response) -> None:
@@ -61,5 +61,5 @@ def downgrade_request(request: Request) -> bool:
 
 def to_http1(request: Request, version: bytes = b"1.1") -> None:
     """An HTTP/2 request for an HTTP/1 upstream: framing comes from the body, not headers."""
-    request.headers = [(name, value) for name, value in request.headers if name not in _HTTP2_ONLY]
+    request.headers = [field for field in request.headers if field[0] not in _HTTP2_ONLY]
     request.version = version

@@ -55,7 +55,7 @@ def _timeout(request: Request, strip: frozenset[bytes]) -> tuple[float | None, b
         elif name in strip:
             found = True
     if found:
-        request.headers = [(n, v) for n, v in request.headers if n not in strip]
+        request.headers = [field for field in request.headers if field[0] not in strip]
     return timeout, is_grpc
 
 
