@@ -79,13 +79,22 @@ CONNECTION_SPECIFIC: Final = frozenset(
 )
 _BAD_VALUE: Final = re.compile(rb"[\r\n\x00]")
 _BAD_NAME: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
+# the same two rules for translate(), which deletes bytes at C speed: cheaper than a regex search
+_NAME_BYTES: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+_VALUE_BAD_BYTES: Final = b"\r\n\x00"
 
 
 def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
-    """Why ``headers`` are not a valid block for ``role``, or ``None`` when they are."""
+    """Why ``headers`` are not a valid block for ``role``, or ``None`` when they are.
+
+    Names and values are checked for bad bytes all at once, joined by a byte that is
+    fine in either (one ``translate`` each, not two regex searches per field); only a
+    block that fails is searched field by field, to say which field it was."""
     allowed = _PSEUDO[role]
     pseudo: set[bytes] = set()
     regular = False
+    names: list[bytes] = []
+    values: list[bytes] = []
     for name, value in headers:
         if name[:1] == b":":
             if regular or name not in allowed or name in pseudo:
@@ -97,12 +106,16 @@ def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
             pseudo.add(name)
         else:
             regular = True
-            if not name or _BAD_NAME.search(name):
+            if not name:
                 return f"invalid header name {name!r}"
             if name in CONNECTION_SPECIFIC or (name == b"te" and value != b"trailers"):
                 return f"connection-specific header {name.decode('latin-1')!r}"
-        if _BAD_VALUE.search(value):
-            return f"header {name!r} has a CR, LF or NUL in its value"
+            names.append(name)
+        values.append(value)
+    bad_in_names = b"-".join(names).translate(None, _NAME_BYTES)
+    joined = b" ".join(values)
+    if bad_in_names or len(joined.translate(None, _VALUE_BAD_BYTES)) != len(joined):
+        return _bad_field(headers)
     if role == REQUEST:
         if b":method" not in pseudo:
             return "request without :method"
@@ -115,3 +128,13 @@ def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
     elif role == RESPONSE and b":status" not in pseudo:
         return "response without :status"
     return None
+
+
+def _bad_field(headers: list[tuple[bytes, bytes]]) -> str:
+    """The first field with a bad byte in its name or value."""
+    for name, value in headers:
+        if name[:1] != b":" and _BAD_NAME.search(name):
+            return f"invalid header name {name!r}"
+        if _BAD_VALUE.search(value):
+            return f"header {name!r} has a CR, LF or NUL in its value"
+    raise AssertionError("no bad field in a block that failed the check")

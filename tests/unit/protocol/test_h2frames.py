@@ -6,7 +6,11 @@ rule that is too loose or too strict shows up as exactly one failing row.
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lightmesh.protocol import h2frames as f
 
@@ -204,3 +208,71 @@ def test_control_frame_builders() -> None:
         b"\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x07\x00\x00\x00\x0b"
     )
     assert f.u32(b"\x00\x80\x00\x00\x01", 1) == 0x80000001
+
+
+# check_block against a field-by-field reference
+
+
+def reference_valid(headers: Headers, role: int) -> bool:
+    """RFC 9113 §8.2-8.3 as a plain loop: one regex per name and per value."""
+    allowed = {
+        f.REQUEST: {b":method", b":scheme", b":authority", b":path", b":protocol"},
+        f.RESPONSE: {b":status"},
+        f.TRAILERS: set(),
+    }[role]
+    seen: set[bytes] = set()
+    regular = False
+    for name, value in headers:
+        if re.search(rb"[\r\n\x00]", value):
+            return False
+        if name.startswith(b":"):
+            if regular or name not in allowed or name in seen:
+                return False
+            if (name == b":path" and not value) or (
+                name == b":status" and not (len(value) == 3 and value.isdigit())
+            ):
+                return False
+            seen.add(name)
+            continue
+        regular = True
+        if not name or re.search(rb"[^!#$%&'*+\-.^_`|~0-9a-z]", name) or name in f.CONNECTION_SPECIFIC:
+            return False
+        if name == b"te" and value != b"trailers":
+            return False
+    if role == f.REQUEST:
+        if b":method" not in seen:
+            return False
+        if (b":method", b"CONNECT") in headers[: len(seen)] and b":protocol" not in seen:
+            return b":authority" in seen and b":path" not in seen and b":scheme" not in seen
+        return b":path" in seen and b":scheme" in seen
+    return role != f.RESPONSE or b":status" in seen
+
+
+field_names = st.sampled_from(
+    [
+        b":method",
+        b":path",
+        b":scheme",
+        b":authority",
+        b":status",
+        b"te",
+        b"x-a",
+        b"X-A",
+        b"",
+        b"a b",
+        b"connection",
+    ]
+)
+field_values = st.sampled_from(
+    [b"GET", b"CONNECT", b"/", b"200", b"trailers", b"", b"a\rb", b"\n", b"\x00", b"v"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.tuples(field_names, field_values), max_size=7),
+    st.sampled_from([f.REQUEST, f.RESPONSE, f.TRAILERS]),
+)
+def test_check_block_agrees_with_a_field_by_field_check(headers: Headers, role: int) -> None:
+    reason = f.check_block(headers, role)
+    assert (reason is None) == reference_valid(headers, role), reason
