@@ -103,17 +103,24 @@ class Decoder:
 class Encoder:
     """Blocks of static indexes and plain literals (h2literal), cached by their fields."""
 
-    __slots__ = ("_cache", "_pending", "_table_size")
+    __slots__ = ("_cache", "_low", "_pending", "_table_size")
 
     def __init__(self) -> None:
         self._cache: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
         self._table_size = 4096  # the peer's SETTINGS_HEADER_TABLE_SIZE: unused, but signalled
-        self._pending = b""  # a size update owed at the start of the next block
+        self._pending = b""  # size updates owed at the start of the next block
+        self._low = 4096  # the smallest size set since the last block
 
     def set_table_size(self, size: int) -> None:
-        if size != self._table_size:  # RFC 7541 §4.2: the next block starts with the new size
-            self._table_size = size
-            self._pending = h2literal.size_update(size)
+        """RFC 7541 §4.2: the next block starts with the new size, after the smallest one
+        set since the last block if that was smaller (a decoder must have evicted for it)."""
+        if size == self._table_size:
+            return
+        self._low = min(self._low, size) if self._pending else size
+        self._table_size = size
+        self._pending = h2literal.size_update(self._low)
+        if size != self._low:
+            self._pending += h2literal.size_update(size)
 
     def encode(self, headers: Headers) -> bytes:
         key = tuple(headers)

@@ -246,6 +246,21 @@ def test_the_same_table_size_set_twice_still_signals_the_change() -> None:
     assert plain(reference.decode(encoder.encode([(b"x-a", b"1")]), raw=True)) == [(b"x-a", b"1")]
 
 
+def test_a_size_lowered_then_raised_before_a_block_signals_both() -> None:
+    """RFC 7541 §4.2: the smallest size since the last block, then the final one."""
+    encoder, reference = Encoder(), hpack.Decoder()
+    encoder.set_table_size(0)
+    encoder.set_table_size(4096)
+    block = encoder.encode([(b"x-a", b"1")])
+    assert block.startswith(SIZE_0 + b"\x3f\xe1\x1f")
+    assert plain(reference.decode(block, raw=True)) == [(b"x-a", b"1")]
+    assert reference.header_table_size == 4096
+    encoder.set_table_size(100)
+    encoder.set_table_size(200)
+    encoder.set_table_size(0)  # the smallest is the final one: signalled once
+    assert encoder.encode([(b"x-a", b"1")]) == SIZE_0 + b"\x00\x03x-a\x011"  # then the field
+
+
 # Long random sequences
 
 NAMES = [b"x-a", b"x-b", b"x-request-id", b"content-type", b"accept", b":path", b"user-agent", b"grpc-status"]
