@@ -9,7 +9,6 @@ request split when it is later written as HTTP/1).
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Final
 
@@ -77,11 +76,17 @@ _PSEUDO: Final = {
 CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
-_BAD_VALUE: Final = re.compile(rb"[\r\n\x00]")
-_BAD_NAME: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
-# the same two rules for translate(), which deletes bytes at C speed: cheaper than a regex search
-_NAME_BYTES: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+# Checked with translate(), which deletes these bytes at C speed: what is left is what is wrong.
+_NAME_BYTES: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"  # RFC 9110 token, lower case
 _VALUE_BAD_BYTES: Final = b"\r\n\x00"
+
+
+def _bad_name(name: bytes) -> bool:
+    return bool(name.translate(None, _NAME_BYTES))
+
+
+def _bad_value(value: bytes) -> bool:
+    return len(value.translate(None, _VALUE_BAD_BYTES)) != len(value)
 
 
 def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
@@ -112,9 +117,7 @@ def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
                 return f"connection-specific header {name.decode('latin-1')!r}"
             names.append(name)
         values.append(value)
-    bad_in_names = b"-".join(names).translate(None, _NAME_BYTES)
-    joined = b" ".join(values)
-    if bad_in_names or len(joined.translate(None, _VALUE_BAD_BYTES)) != len(joined):
+    if _bad_name(b"-".join(names)) or _bad_value(b" ".join(values)):
         return _bad_field(headers)
     if role == REQUEST:
         if b":method" not in pseudo:
@@ -133,8 +136,8 @@ def check_block(headers: list[tuple[bytes, bytes]], role: int) -> str | None:
 def _bad_field(headers: list[tuple[bytes, bytes]]) -> str:
     """The first field with a bad byte in its name or value."""
     for name, value in headers:
-        if name[:1] != b":" and _BAD_NAME.search(name):
+        if name[:1] != b":" and _bad_name(name):
             return f"invalid header name {name!r}"
-        if _BAD_VALUE.search(value):
+        if _bad_value(value):
             return f"header {name!r} has a CR, LF or NUL in its value"
     raise AssertionError("no bad field in a block that failed the check")
