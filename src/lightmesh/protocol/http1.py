@@ -85,6 +85,7 @@ class ResponseHandler(Protocol):
 _NAME: Final = itemgetter(0)
 _PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close", b"upgrade"})
 _MERGED: Final = (b"connection", b"transfer-encoding")
+_READ: Final = HOP_BY_HOP | {b"host"}  # the fields split_fields hands the parsers
 
 
 def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[bytes, bytes]]:
@@ -101,16 +102,13 @@ def split_fields(raw: Headers, request: bool = True) -> tuple[Headers, dict[byte
     repeated = False
     for field in raw:
         name = field[0]
-        if name in HOP_BY_HOP:
+        if name in _READ:
             if name in fields:
                 repeated = True
             fields[name] = field[1]
-            continue
+            if name != b"host":  # hop-by-hop: not forwarded
+                continue
         kept.append(field)
-        if name == b"host":
-            if name in fields:
-                repeated = True
-            fields[name] = field[1]
     if repeated:
         names = list(map(_NAME, raw))
         if request and names.count(b"host") > 1:
