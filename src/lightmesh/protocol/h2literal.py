@@ -7,7 +7,7 @@ no Huffman coding. Every block is then a pure function of its fields, so the enc
 may cache blocks forever, and encoding one costs a few byte appends per field instead
 of the ``hpack`` library's pure-Python table and Huffman work (about 65 µs for a
 response whose ``content-length`` or request id changes every time, measured against
-about 3 µs here compiled).
+about 2.4 µs here compiled, and 29 µs against 1.2 µs to decode).
 
 :func:`decode_plain` is the matching fast path for receiving: a block made only of
 static indexes and non-Huffman literals without indexing (what lightmesh sends) is
