@@ -1,8 +1,10 @@
 """Latency histograms with Linkerd's bucket bounds (milliseconds).
 
-A :class:`Histogram` is a list of per-bucket counts plus a sum, updated with one
-``bisect`` per observation; it is turned into cumulative Prometheus buckets only
-at scrape time.
+A :class:`Histogram` is a list of per-bucket counts plus a sum; it is turned into
+cumulative Prometheus buckets only at scrape time. Observing a latency finds its
+bucket in a table indexed by the latency rounded up to whole milliseconds (every
+bound is a whole number of milliseconds, so that is the same bucket); only
+latencies over a second take a ``bisect``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ BOUNDS_MS: Final[tuple[float, ...]] = tuple(map(float, (
     1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
     1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
 )))  # fmt: skip
-FIRST_BOUND_MS: Final = BOUNDS_MS[0]
+_TABLE_MS: Final = 1000
+# bucket of a latency in (ms - 1, ms], for every whole ms up to _TABLE_MS
+_BUCKET_BY_MS: Final[tuple[int, ...]] = tuple(_bisect_left(BOUNDS_MS, ms) for ms in range(_TABLE_MS + 1))
 
 
 class Histogram:
@@ -28,7 +32,11 @@ class Histogram:
         self.sum = 0.0
 
     def observe(self, value_ms: float) -> None:
-        self.counts[0 if value_ms <= FIRST_BOUND_MS else _bisect_left(BOUNDS_MS, value_ms)] += 1
+        if 0.0 <= value_ms <= _TABLE_MS:
+            whole = int(value_ms)
+            self.counts[_BUCKET_BY_MS[whole if whole == value_ms else whole + 1]] += 1
+        else:
+            self.counts[_bisect_left(BOUNDS_MS, value_ms)] += 1
         self.sum += value_ms
 
     def cumulative(self) -> list[tuple[str, int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,7 +36,20 @@ def test_empty_histogram_has_zero_counts() -> None:
 
 @pytest.mark.parametrize(
     ("value_ms", "le"),
-    [(0, "1"), (1, "1"), (1.001, "2"), (5, "5"), (5.5, "10"), (50000, "50000"), (50000.1, "+Inf")],
+    [
+        (-1.5, "1"),
+        (0, "1"),
+        (1, "1"),
+        (1.001, "2"),
+        (5, "5"),
+        (5.5, "10"),
+        (10.000001, "20"),
+        (999.99999, "1000"),
+        (1000, "1000"),
+        (1000.00001, "2000"),
+        (50000, "50000"),
+        (50000.1, "+Inf"),
+    ],
 )
 def test_upper_bounds_are_inclusive(value_ms: float, le: str) -> None:
     assert _bucket_of(value_ms) == le
@@ -66,3 +81,17 @@ def test_cumulative_counts_never_decrease_and_end_at_the_count(values: list[floa
     assert histogram.sum == pytest.approx(sum(values))
     for (le, count), bound in zip(histogram.cumulative(), (*BOUNDS_MS, float("inf")), strict=True):
         assert count == sum(1 for v in values if v <= bound), le
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=-10, max_value=60_000, allow_nan=False),
+        st.integers(0, 1001).map(float),
+        st.integers(0, 1001).map(lambda ms: ms + 1e-9),
+        st.integers(1, 1001).map(lambda ms: ms - 1e-9),
+    )
+)
+def test_every_latency_lands_in_the_first_bucket_whose_bound_is_not_smaller(value_ms: float) -> None:
+    histogram = Histogram()
+    histogram.observe(value_ms)
+    assert histogram.counts.index(1) == bisect.bisect_left(BOUNDS_MS, value_ms)
