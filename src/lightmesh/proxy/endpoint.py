@@ -14,9 +14,17 @@ requiring that identity from the server; a CONNECT tunnel to one goes without AL
 so the peer proxy detects the protocol of the tunnelled bytes as it would in plaintext
 (HTTP in a tunnel still loses a forged ``lightmesh-client-id`` and gains the real one).
 Mesh TLS connections count in ``tls_stats`` (``tcp_*{tls="true"}``) when it is set.
+
+The authority of an HTTP/1 pool comes from the client (``Host``), so the number of
+pools is bounded (:data:`MAX_POOLS`): making room drops the pools that hold no idle
+connection, then, if half the bound is still taken, the oldest ones, closing their
+idle connections. A request in
+flight on a dropped pool is not disturbed; its connection is closed once idle.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.stats import TcpStats
@@ -29,6 +37,8 @@ from lightmesh.io.tcp import Pipe
 from lightmesh.io.tlsconfig import ALPN_DETECT
 from lightmesh.protocol.messages import NO_BODY, Request, Response
 from lightmesh.proxy import orig_proto
+
+MAX_POOLS: Final = 1024  # HTTP/1 pools per direction: one per (address, authority)
 
 
 class Connector:
@@ -76,11 +86,20 @@ class Connector:
         key = (addr, authority)
         pool = self.pools.get(key)
         if pool is None:
+            if len(self.pools) >= MAX_POOLS:
+                self._make_room()
             pool = self.pools[key] = Pool(
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout
             )
             self._configure(pool)
         return pool
+
+    def _make_room(self) -> None:
+        pools = self.pools
+        for key in [key for key, pool in pools.items() if not pool.idle]:
+            del pools[key]
+        while len(pools) >= MAX_POOLS // 2:  # each holds idle connections: drop the oldest
+            pools.pop(next(iter(pools))).close()
 
     def h2_pool(self, addr: SocketAddr) -> H2Pool:
         pool = self.h2_pools.get(addr)

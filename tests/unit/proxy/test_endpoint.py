@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.ewma import DEFAULT_RTT
 from lightmesh.core.stats import TcpStats
+from lightmesh.io.h1client import Pool
 from lightmesh.io.sweep import Sweeper
 from lightmesh.protocol.messages import NO_BODY, Request
-from lightmesh.proxy.endpoint import Connector
+from lightmesh.proxy.endpoint import MAX_POOLS, Connector
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
@@ -76,3 +78,65 @@ def test_the_connector_makes_every_kind_of_pool_balanced_or_not() -> None:
     for balanced in (True, False):
         with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
             assert runner.run(kinds(balanced)) == (balanced, balanced)
+
+
+async def _with_idle_connection(check: Callable[[Connector, Pool], Awaitable[None]]) -> None:
+    """Run ``check`` with a connector whose pool for authority ``b"kept"`` holds an idle connection."""
+
+    served: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(RESPONSE)
+        await reader.read()  # until the pool closes the connection
+        writer.close()
+        await writer.wait_closed()
+        served.set_result(None)
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    addr = SocketAddr("127.0.0.1", server.sockets[0].getsockname()[1])
+    sweeper = Sweeper(asyncio.get_running_loop())
+    connector = Connector(TcpStats("inbound", "dst"), sweeper, 1.0, 30.0, balanced=False)
+    try:
+        kept = connector.pool(addr, b"kept")
+        response = await kept.send(Request(b"GET", b"/", [], NO_BODY))
+        assert response.body.read_nowait() == b"ok"
+        assert len(kept.idle) == 1
+        await check(connector, kept)
+    finally:
+        connector.close()
+        await asyncio.wait_for(served, 10.0)
+        sweeper.close()
+        server.close()
+        await server.wait_closed()
+
+
+def _run_check(check: Callable[[Connector, Pool], Awaitable[None]]) -> None:
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+        runner.run(_with_idle_connection(check))
+
+
+def test_pools_for_ever_new_authorities_stay_bounded_and_keep_idle_connections() -> None:
+    async def check(connector: Connector, kept: Pool) -> None:
+        addr = kept.addr
+        for i in range(3 * MAX_POOLS):
+            connector.pool(addr, b"host-%d" % i)
+            assert len(connector.pools) <= MAX_POOLS
+        assert connector.pool(addr, b"kept") is kept  # it holds a connection: never dropped for empty ones
+        assert not kept.idle[0].closed
+
+    _run_check(check)
+
+
+def test_when_every_pool_holds_idle_connections_the_oldest_are_dropped_and_closed() -> None:
+    async def check(connector: Connector, kept: Pool) -> None:
+        addr, conn = kept.addr, kept.idle[0]
+        for i in range(MAX_POOLS - 1):
+            connector.pool(addr, b"host-%d" % i).idle.append(conn)  # stands for an idle connection each
+        connector.pool(addr, b"one-more")
+        assert len(connector.pools) <= MAX_POOLS // 2
+        assert (addr, b"kept") not in connector.pools  # the oldest went first, its connection closed
+        assert conn.closed
+        assert (addr, b"host-%d" % (MAX_POOLS - 2)) in connector.pools
+
+    _run_check(check)
