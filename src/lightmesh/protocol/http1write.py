@@ -36,6 +36,21 @@ def request_framing(body: Body) -> Framing:
     return CHUNKED if body.length is None else LENGTH
 
 
+_LENGTH_LINES: Final[dict[int, bytes]] = {}  # the Content-Length fields formatted so far
+_LENGTH_LINES_MAX: Final = 256
+
+
+def _content_length(length: int) -> bytes:
+    """``CRLF content-length: N``, formatted once for each of the first lengths seen: most
+    services answer with a few sizes over and over, and formatting an int is not cheap."""
+    line = _LENGTH_LINES.get(length)
+    if line is None:
+        line = b"\r\ncontent-length: %d" % length
+        if len(_LENGTH_LINES) < _LENGTH_LINES_MAX:
+            _LENGTH_LINES[length] = line
+    return line
+
+
 def _add_fields(parts: list[bytes], headers: Headers) -> None:
     """Append ``CRLF name: value`` for every field: one flat list, joined once by the caller."""
     for name, value in headers:
@@ -64,8 +79,9 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
         parts.append(b"\r\nconnection: upgrade\r\nupgrade: ")
         parts.append(request.upgrade)
     if framing is LENGTH:
-        parts.append(b"\r\ncontent-length: ")
-        parts.append(str(request.body.length).encode())  # LENGTH framing: the length is known
+        length = request.body.length
+        assert length is not None  # LENGTH framing: the length is known
+        parts.append(_content_length(length))
     elif framing is CHUNKED:
         parts.append(b"\r\ntransfer-encoding: chunked")
     parts.append(b"\r\n\r\n")
@@ -85,8 +101,9 @@ def encode_response_head(
     parts = [line]
     _add_fields(parts, response.headers)
     if framing is LENGTH:
-        parts.append(b"\r\ncontent-length: ")
-        parts.append(str(response.body.length).encode())  # LENGTH framing: the length is known
+        length = response.body.length
+        assert length is not None  # LENGTH framing: the length is known
+        parts.append(_content_length(length))
     elif framing is CHUNKED:
         parts.append(b"\r\ntransfer-encoding: chunked")
     if status == 101:

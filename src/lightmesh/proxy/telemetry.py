@@ -57,6 +57,20 @@ class RouteStats:
         latency.observe(latency_ms)
 
 
+class ResponseEnd:
+    """The end callback of one proxied response: counts it in ``stats`` with its latency to the
+    response head. A compiled object, cheaper to make and call than a ``functools.partial``."""
+
+    __slots__ = ("latency_ms", "stats")
+
+    def __init__(self, stats: RouteStats, latency_ms: float) -> None:
+        self.stats = stats
+        self.latency_ms = latency_ms
+
+    def __call__(self, response: Response, error: BaseException | None) -> None:
+        self.stats.ended(self.latency_ms, response, error)
+
+
 class HttpTable:
     """All :class:`RouteStats` of one direction, split by TLS, keyed by raw authority bytes
     and the endpoint's ``dst_*`` labels (empty without a controller). The metrics layer

@@ -225,6 +225,14 @@ def test_responses_we_write_parse_with_h11(
     assert state in ((h11.DONE,) if keep_alive else (h11.MUST_CLOSE, h11.CLOSED))
 
 
+def test_every_content_length_is_written_exactly_before_and_after_the_cache_of_lengths_fills() -> None:
+    for length in [*range(600), 10**12, 5, 599]:
+        body = BytesBody()
+        body.length = length  # a streamed body whose Content-Length is known
+        head = encode_response_head(Response(200, [], body), Framing.LENGTH, b"1.1", True)
+        assert head == b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % length
+
+
 @given(st.integers(200, 599), st.sampled_from([b"GET", b"HEAD", b"POST"]), bodies)
 def test_http_1_0_clients_never_get_chunked(status: int, method: bytes, body: Body) -> None:
     assert response_framing(method, status, body, b"1.0") is not Framing.CHUNKED

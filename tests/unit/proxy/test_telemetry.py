@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lightmesh.core.latency import BOUNDS_MS
 from lightmesh.protocol.messages import NO_BODY, BytesBody, Response
-from lightmesh.proxy.telemetry import RouteStats
+from lightmesh.proxy.telemetry import ResponseEnd, RouteStats
 
 
 def _counts(stats: RouteStats) -> dict[tuple[int, int | None, str], int]:
@@ -27,6 +27,17 @@ def test_responses_are_classified_by_status_grpc_status_and_stream_errors() -> N
         (200, 14, "failure"): 1,
         (200, 5, "failure"): 1,
     }
+
+
+def test_a_response_end_callback_counts_its_response_once_it_is_sent() -> None:
+    stats = RouteStats("web:80")
+    response = Response(503, [], BytesBody(b"down"))
+    response.add_end_callback(ResponseEnd(stats, 12.5))
+    assert stats.responses == {}  # nothing until the response has been sent
+    response.finish(None)
+    response.finish(None)  # callbacks run once
+    assert _counts(stats) == {(503, None, "failure"): 1}
+    assert stats.responses[503, None, "failure"].sum == 12.5
 
 
 def test_latencies_fall_in_the_first_bucket_whose_bound_they_do_not_exceed() -> None:
