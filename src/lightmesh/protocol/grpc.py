@@ -25,6 +25,7 @@ UNIMPLEMENTED: Final = 12
 INTERNAL: Final = 13
 UNAVAILABLE: Final = 14
 
+_CODES: Final = {b"%d" % code: code for code in range(17)}  # OK (0) to UNAUTHENTICATED (16)
 _UNITS: Final = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
 _MAX_DIGITS: Final = 8
 _LIMIT: Final = 10**_MAX_DIGITS
@@ -32,10 +33,11 @@ _LIMIT: Final = 10**_MAX_DIGITS
 
 def status_of(fields: Headers | None) -> int | None:
     """The ``grpc-status`` in ``fields`` (trailers, or a trailers-only head); 2 (UNKNOWN) when
-    it is not a number, ``None`` when there is none."""
+    it is not one of gRPC's codes (0 to 16), ``None`` when there is none. Metrics count each
+    code apart, so a peer sending made-up numbers must not add series (or huge ints)."""
     for name, value in fields or ():
         if name == b"grpc-status":
-            return int(value) if value.isdigit() else UNKNOWN
+            return _CODES.get(value, UNKNOWN)
     return None
 
 

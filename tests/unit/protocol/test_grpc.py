@@ -89,5 +89,11 @@ def test_error_heads_percent_encode_the_message() -> None:
 def test_status_of_reads_grpc_status_and_calls_a_non_number_unknown() -> None:
     assert grpc.status_of([(b"grpc-message", b"x"), (b"grpc-status", b"14")]) == 14
     assert grpc.status_of([(b"grpc-status", b"oops")]) == grpc.UNKNOWN
+    assert grpc.status_of([(b"grpc-status", b"16")]) == 16
+
+
+@pytest.mark.parametrize("value", [b"17", b"99", b"1" * 5000, b"-1", b" 1", b"", b"\xd9\xa1"])
+def test_a_grpc_status_that_is_not_one_of_grpcs_codes_is_unknown(value: bytes) -> None:
+    assert grpc.status_of([(b"grpc-status", value)]) == grpc.UNKNOWN
     assert grpc.status_of([(b"content-type", b"application/grpc")]) is None
     assert grpc.status_of(None) is None
