@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from lightmesh.core.addr import SocketAddr
 from lightmesh.core.ewma import DEFAULT_RTT
@@ -16,7 +17,12 @@ from lightmesh.proxy.endpoint import MAX_POOLS, Connector
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 
-async def _estimate_after_one_request(balanced: bool) -> tuple[float, int, bytes]:
+@contextlib.asynccontextmanager
+async def _connector_and_upstream(
+    balanced: bool, pool_idle_timeout: float = 3.0
+) -> AsyncIterator[tuple[Connector, SocketAddr]]:
+    """A connector and an upstream that answers one request per connection, then waits for
+    the pool to close it; on exit the connector is closed and the upstream saw that close."""
     served: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -28,21 +34,25 @@ async def _estimate_after_one_request(balanced: bool) -> tuple[float, int, bytes
         served.set_result(None)
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     sweeper = Sweeper(asyncio.get_running_loop())
-    connector = Connector(TcpStats("inbound", "dst"), sweeper, 1.0, 3.0, balanced=balanced)
+    connector = Connector(TcpStats("inbound", "dst"), sweeper, 1.0, pool_idle_timeout, balanced=balanced)
     try:
-        pool = connector.pool(SocketAddr("127.0.0.1", port), None)
-        await asyncio.sleep(0.05)  # time passes: a faster answer pulls a tracked estimate down
-        response = await pool.send(Request(b"GET", b"/", [], NO_BODY))
-        data = response.body.read_nowait() or b""
-        return pool.load.estimate, pool.load.pending, data
+        yield connector, SocketAddr("127.0.0.1", server.sockets[0].getsockname()[1])
     finally:
         connector.close()
         await asyncio.wait_for(served, 10.0)
         sweeper.close()
         server.close()
         await server.wait_closed()
+
+
+async def _estimate_after_one_request(balanced: bool) -> tuple[float, int, bytes]:
+    async with _connector_and_upstream(balanced) as (connector, addr):
+        pool = connector.pool(addr, None)
+        await asyncio.sleep(0.05)  # time passes: a faster answer pulls a tracked estimate down
+        response = await pool.send(Request(b"GET", b"/", [], NO_BODY))
+        data = response.body.read_nowait() or b""
+        return pool.load.estimate, pool.load.pending, data
 
 
 def _run(balanced: bool) -> tuple[float, int, bytes]:
@@ -82,33 +92,12 @@ def test_the_connector_makes_every_kind_of_pool_balanced_or_not() -> None:
 
 async def _with_idle_connection(check: Callable[[Connector, Pool], Awaitable[None]]) -> None:
     """Run ``check`` with a connector whose pool for authority ``b"kept"`` holds an idle connection."""
-
-    served: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(RESPONSE)
-        await reader.read()  # until the pool closes the connection
-        writer.close()
-        await writer.wait_closed()
-        served.set_result(None)
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    addr = SocketAddr("127.0.0.1", server.sockets[0].getsockname()[1])
-    sweeper = Sweeper(asyncio.get_running_loop())
-    connector = Connector(TcpStats("inbound", "dst"), sweeper, 1.0, 30.0, balanced=False)
-    try:
+    async with _connector_and_upstream(False, pool_idle_timeout=30.0) as (connector, addr):
         kept = connector.pool(addr, b"kept")
         response = await kept.send(Request(b"GET", b"/", [], NO_BODY))
         assert response.body.read_nowait() == b"ok"
         assert len(kept.idle) == 1
         await check(connector, kept)
-    finally:
-        connector.close()
-        await asyncio.wait_for(served, 10.0)
-        sweeper.close()
-        server.close()
-        await server.wait_closed()
 
 
 def _run_check(check: Callable[[Connector, Pool], Awaitable[None]]) -> None:
