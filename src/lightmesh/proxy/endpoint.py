@@ -18,8 +18,8 @@ Mesh TLS connections count in ``tls_stats`` (``tcp_*{tls="true"}``) when it is s
 The authority of an HTTP/1 pool comes from the client (``Host``), so the number of
 pools is bounded (:data:`MAX_POOLS`): making room drops the pools that hold no idle
 connection, then, if half the bound is still taken, the oldest ones, closing their
-idle connections. A request in
-flight on a dropped pool is not disturbed; its connection is closed once idle.
+idle connections. A request in flight on a dropped pool is not disturbed; its
+connection is closed once idle.
 """
 
 from __future__ import annotations
