@@ -15,11 +15,13 @@ so the peer proxy detects the protocol of the tunnelled bytes as it would in pla
 (HTTP in a tunnel still loses a forged ``lightmesh-client-id`` and gains the real one).
 Mesh TLS connections count in ``tls_stats`` (``tcp_*{tls="true"}``) when it is set.
 
-The authority of an HTTP/1 pool comes from the client (``Host``), so the number of
-pools is bounded (:data:`MAX_POOLS`): making room drops the pools that hold no idle
-connection, then, if half the bound is still taken, the oldest ones, closing their
-idle connections. A request in flight on a dropped pool is not disturbed; its
-connection is closed once idle.
+On the inbound side the authority of an HTTP/1 pool comes from the client (``Host``),
+so an unbalanced connector bounds its pools (:data:`MAX_POOLS`): making room drops the
+pools that hold no idle connection, then, if half the bound is still taken, the oldest
+ones, closing their idle connections. A request in flight on a dropped pool is not
+disturbed; its connection is closed once idle. A balanced (outbound) connector keeps
+every pool: balancers hold them, and identity updates (:meth:`Connector.set_identity`)
+must reach each one.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from lightmesh.io.tlsconfig import ALPN_DETECT
 from lightmesh.protocol.messages import NO_BODY, Request, Response
 from lightmesh.proxy import orig_proto
 
-MAX_POOLS: Final = 1024  # HTTP/1 pools per direction: one per (address, authority)
+MAX_POOLS: Final = 1024  # inbound HTTP/1 pools: one per (address, authority)
 
 
 class Connector:
@@ -86,7 +88,7 @@ class Connector:
         key = (addr, authority)
         pool = self.pools.get(key)
         if pool is None:
-            if len(self.pools) >= MAX_POOLS:
+            if len(self.pools) >= MAX_POOLS and not self.balanced:
                 self._make_room()
             pool = self.pools[key] = Pool(
                 addr, self.stats, self.sweeper, self.connect_timeout, self.pool_idle_timeout

@@ -129,3 +129,22 @@ def test_when_every_pool_holds_idle_connections_the_oldest_are_dropped_and_close
         assert (addr, b"host-%d" % (MAX_POOLS - 2)) in connector.pools
 
     _run_check(check)
+
+
+def test_a_balanced_connector_keeps_every_pool_its_balancers_may_hold() -> None:
+    async def many() -> int:
+        sweeper = Sweeper(asyncio.get_running_loop())
+        connector = Connector(TcpStats("outbound", "dst"), sweeper, 1.0, 3.0, balanced=True)
+        try:
+            first = connector.pool(SocketAddr("127.0.0.1", 1), b"first")
+            for i in range(MAX_POOLS + 10):
+                connector.pool(SocketAddr("127.0.0.1", 1), b"host-%d" % i)
+            connector.set_identity(SocketAddr("127.0.0.1", 1), "web.default.serviceaccount.identity.lm.local")
+            assert first.server_id == "web.default.serviceaccount.identity.lm.local"  # still reached
+            return len(connector.pools)
+        finally:
+            connector.close()
+            sweeper.close()
+
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+        assert runner.run(many()) == MAX_POOLS + 11
