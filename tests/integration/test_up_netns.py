@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.up import UpProcess, metric, pid_alive
+from tests.support.up import UpProcess, metric, pid_alive, wait_for
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="--netns needs root (network namespaces, iptables)"),
@@ -124,6 +124,12 @@ def test_pods_call_services_by_name_through_their_sidecars_and_everything_is_rem
         scale = UpProcess(tmp_path, "scale", "hello", "0", env={"LIGHTMESH_STATE_DIR": str(up.state_dir)})
         assert scale.start().wait() == 0, scale.log()
         up.wait_ready(2)
+        wait_for(
+            "the caller's sidecar to drop hello's pods",
+            lambda: metric(caller["admin_addr"], "outbound_http_balancer_endpoints") == 0,
+            30,
+            up.log,
+        )
         call = subprocess.run(
             ["ip", "netns", "exec", pod, PY, "-c", CALL_STATUS], capture_output=True, text=True, timeout=30
         )

@@ -109,7 +109,16 @@ class UpProcess:
                 return state
             return None
 
-        return wait_for(f"{count} ready instances", ready, timeout, self.log)
+        state: dict[str, Any] = wait_for(f"{count} ready instances", ready, timeout, self.log)
+        # the controller reads the registry every 0.2 s, so it can trail the state file: wait for it too
+        admin = state["controller_admin_addr"]
+        wait_for(
+            f"the controller to know {count} endpoints",
+            lambda: metric(admin, "registry_endpoints") == count,
+            timeout,
+            self.log,
+        )
+        return state
 
     def instances(self, service: str) -> list[dict[str, Any]]:
         state = self.state()
