@@ -55,6 +55,7 @@ COMPILED = (
     "protocol/messages.py",
     "io/body.py",
     "io/context.py",
+    "io/drive.py",
     "io/h[12]*.py",
     "io/pool.py",
     "io/server.py",

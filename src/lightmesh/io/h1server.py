@@ -1,9 +1,10 @@
 """Downstream HTTP/1.x: parses client requests, calls the service, writes responses.
 
 One :class:`H1Server` protocol per client connection. Request heads are parsed by
-:mod:`lightmesh.protocol.http1` in the ``data_received`` callback; the first
-request starts a task that awaits the service and sends the response, and
-pipelined requests wait in a queue so responses go out in order. Request bodies
+:mod:`lightmesh.protocol.http1` in the ``data_received`` callback; each request is
+served by the connection's coroutine, which awaits the service and sends the response;
+a :class:`~lightmesh.io.drive.Driver` runs it (a Task's work, without a future to idle on
+between requests). Pipelined requests wait in a queue so responses go out in order. Request bodies
 stream to the service through :class:`StreamBody` (pausing this socket when the
 upstream is slower); response bodies are written with back-pressure from
 ``pause_writing``. A response that switches protocols hands the socket to a TCP
@@ -20,6 +21,7 @@ from lightmesh.core.classify import FAILURE, SUCCESS
 from lightmesh.core.errors import BadRequest, ProxyError
 from lightmesh.io.body import StreamBody
 from lightmesh.io.context import ServerContext
+from lightmesh.io.drive import Driver
 from lightmesh.io.tcp import Pipe, join
 from lightmesh.protocol import http1, http1write
 from lightmesh.protocol.http1 import CHUNKED, CLOSE, NONE, Framing
@@ -53,8 +55,7 @@ class H1Server(asyncio.Protocol):
         self._current: Request | None = None
         self._queue: list[Request] = []  # pipelined requests, few: compiled list ops beat deque calls
         self._reading: StreamBody | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._driver = Driver(ctx.loop, self._ended)
         self._pauses = 0
         self._drain: asyncio.Future[None] | None = None
         self._upgrade_rest: bytes | None = None
@@ -109,8 +110,8 @@ class H1Server(asyncio.Protocol):
         )
         if self._reading is not None:
             self._reading.set_error(BadRequest("client closed the connection mid-request"))
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        if self._driver.running:
+            self._driver.cancel()
         if self._drain is not None and not self._drain.done():
             self._drain.cancel()
 
@@ -169,13 +170,12 @@ class H1Server(asyncio.Protocol):
         self._timing_head = False
         queue = self._queue
         queue.append(request)
-        waiter = self._waiter
-        if waiter is not None:  # the serving task waits on an empty queue: wake it
-            self._waiter = None
-            waiter.set_result(None)
-        elif self._task is None:
-            self._task = self.ctx.loop.create_task(self._run())
-        elif len(queue) == MAX_PIPELINE:  # the task is busy and this many wait: read no more
+        driver = self._driver
+        if driver.is_parked:  # the serving coroutine waits on an empty queue: wake it
+            driver.wake()
+        elif not driver.running:
+            driver.start(self._run())
+        elif len(queue) == MAX_PIPELINE:  # it is busy and this many wait: read no more
             self._pause()
 
     def on_body(self, data: bytes) -> None:
@@ -187,14 +187,13 @@ class H1Server(asyncio.Protocol):
             self._reading.feed_eof(trailers)
             self._reading = None
 
-    # serving: one task per connection, alive while the connection is
+    # serving: one coroutine per connection, alive while the connection is
     async def _run(self) -> None:
-        queue, ctx = self._queue, self.ctx
+        queue, ctx, driver = self._queue, self.ctx, self._driver
         while True:
             while not queue:
                 self.deadline = ctx.loop.time() + ctx.idle_timeout
-                self._waiter = waiter = ctx.loop.create_future()
-                await waiter
+                await driver.parked()
             if self._pauses and len(queue) == MAX_PIPELINE:  # on_request paused reading
                 self._resume()
             request = self._current = queue.pop(0)
@@ -215,6 +214,11 @@ class H1Server(asyncio.Protocol):
             if not keep_alive or self.closed or ctx.draining:
                 self._close()
                 return
+
+    def _ended(self, error: BaseException | None) -> None:
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            log.error("serving %s failed", self.conn.peer, exc_info=error)
+            self._close()
 
     async def _send(self, request: Request, response: Response) -> bool:
         if response.tunnel is not None:

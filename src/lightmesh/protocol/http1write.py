@@ -10,13 +10,10 @@ chunk against h11.
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import Final
 
 from lightmesh.protocol.http1 import CHUNKED, CLOSE, LENGTH, NONE, Framing
 from lightmesh.protocol.messages import NO_BODY, Body, Headers, Request, Response
-
-_NAME: Final = itemgetter(0)
 
 
 def response_framing(method: bytes, status: int, body: Body, client_version: bytes) -> Framing:
@@ -60,6 +57,19 @@ def _add_fields(parts: list[bytes], headers: Headers) -> None:
         parts.append(value)
 
 
+def _add_request_fields(parts: list[bytes], headers: Headers) -> bool:
+    """:func:`_add_fields` for a request; return whether one of them was ``Host``."""
+    has_host = False
+    for name, value in headers:
+        if name == b"host":
+            has_host = True
+        parts.append(b"\r\n")
+        parts.append(name)
+        parts.append(b": ")
+        parts.append(value)
+    return has_host
+
+
 def encode_request_head(request: Request, framing: Framing, default_host: bytes | None = None) -> bytes:
     """The request line and headers for an upstream (always HTTP/1.1, origin-form).
 
@@ -70,11 +80,11 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
     method, headers = request.method, request.headers
     target = request.authority if method == b"CONNECT" and request.authority else request.path
     parts = [method, b" ", target, b" HTTP/1.1"]
-    host = request.authority or default_host
-    if host is not None and b"host" not in map(_NAME, headers):
-        parts.append(b"\r\nhost: ")
-        parts.append(host)
-    _add_fields(parts, headers)
+    if not _add_request_fields(parts, headers):
+        host = request.authority or default_host
+        if host is not None:  # first, as RFC 9110 asks of a client that sends it
+            parts.insert(4, b"\r\nhost: ")
+            parts.insert(5, host)
     if request.upgrade is not None:
         parts.append(b"\r\nconnection: upgrade\r\nupgrade: ")
         parts.append(request.upgrade)
