@@ -10,6 +10,7 @@ connections are counted three ways: ``/conn`` ids, the upstream's own accept log
 from __future__ import annotations
 
 import http.client
+import subprocess
 import time
 
 import pytest
@@ -47,6 +48,22 @@ def test_many_requests_on_one_client_connection_reuse_one_upstream_connection(
     assert mesh.metric("tcp_open_total", direction=side, peer="src") == 1
     assert mesh.metric("tcp_open_total", direction=side, peer="dst") == 1
     assert mesh.metric("request_total", direction=side) == 25
+
+
+@pytest.mark.parametrize("side", ["inbound", "outbound"])
+def test_concurrent_client_connections_over_the_shared_upstream_pool_all_get_their_answers(
+    request: pytest.FixtureRequest, app: TrackingUpstream, side: str
+) -> None:
+    # upstream connections move between client connections as soon as a response is in: the
+    # waiter of the last request on one must still get it after the next request took it
+    mesh = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
+    listener, host = _target(mesh, side, app)
+    load = ["h2load", "--h1", "-n", "600", "-c", "10", "-H", f":authority: {host}", f"http://{listener}/"]
+    done = subprocess.run(load, capture_output=True, text=True, timeout=60)
+    assert "600 succeeded, 0 failed" in done.stdout, done.stdout + done.stderr
+    assert "600 2xx" in done.stdout
+    assert mesh.metric("request_total", direction=side) == 600
+    assert app.connections <= 10
 
 
 def test_successive_client_connections_share_the_pooled_upstream_connection(

@@ -1,6 +1,7 @@
 """Upstream HTTP/1.1: one :class:`H1Client` per connection, pooled per endpoint and authority.
 
-``H1Client.send`` writes a request and returns a future for the response head;
+``H1Client.send`` writes a request and returns a :class:`~lightmesh.io.drive.Handoff` for
+the response head (the serving coroutine waits parked on it, without a future);
 the response body then streams through a :class:`StreamBody` whose back-pressure
 pauses this socket. A small request body that has fully arrived is written with
 the head in one call; a streaming one is pumped by a task. When both the request
@@ -23,6 +24,7 @@ from lightmesh.core.errors import ProxyError, UpstreamError
 from lightmesh.core.stats import TcpStats
 from lightmesh.io.body import StreamBody
 from lightmesh.io.connect import open_connection
+from lightmesh.io.drive import Handoff
 from lightmesh.io.pool import EndpointPool
 from lightmesh.io.sweep import Sweeper
 from lightmesh.io.tcp import Pipe
@@ -51,7 +53,7 @@ class H1Client(asyncio.Protocol):
         self.read = 0
         self.written = 0
         self._started = 0.0
-        self._waiter: asyncio.Future[Response] | None = None
+        self._waiter: Handoff[Response] | None = None  # the response head, for the request sent
         self._response: Response | None = None  # parsed, not yet handed over
         self._chunks: list[bytes] = []  # its body so far
         self._body: StreamBody | None = None
@@ -92,7 +94,7 @@ class H1Client(asyncio.Protocol):
         elapsed = (self._loop.time() - self._started) * 1000.0
         self.stats.close(elapsed, self.read, self.written, FAILURE if failed else SUCCESS)
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None and waiter.pending:
             if self.uses > 1 and self.read == self._read_at_send:
                 waiter.set_exception(
                     StaleConnection(f"connection to {self.pool.addr} closed before responding")
@@ -129,13 +131,14 @@ class H1Client(asyncio.Protocol):
         self.close()  # nobody reads the rest: the connection cannot be reused
 
     # sending
-    def send(self, request: Request) -> asyncio.Future[Response]:
+    def send(self, request: Request) -> Handoff[Response]:
         transport = self.transport
         assert transport is not None
         self.uses += 1
         self.deadline = None
         self._read_at_send = self.read
-        self._waiter = waiter = self._loop.create_future()
+        waiter: Handoff[Response] = Handoff()  # one per request: the last one's waiter may not have woken yet
+        self._waiter = waiter
         self._response_done = False
         self.parser.expect(request.method)
         body = request.body
@@ -227,7 +230,7 @@ class H1Client(asyncio.Protocol):
 
     def _hand_over(self, response: Response) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None:
             waiter.set_result(response)
 
     def _maybe_release(self) -> None:
@@ -252,7 +255,7 @@ class H1Client(asyncio.Protocol):
 
     def _fail(self, error: ProxyError) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None and waiter.pending:
             waiter.set_exception(error)
         elif self._body is not None:
             self._body.set_error(error)

@@ -1,4 +1,5 @@
-"""The Driver runs a coroutine as a Task would: futures, parking, asyncio.timeout, cancellation.
+"""The Driver runs a coroutine as a Task would (futures, parking, asyncio.timeout, cancellation);
+a Handoff parks a driven coroutine, and gives a Task a future.
 
 Virtual time (looptime) for the timeouts and sleeps; one test on uvloop, the proxy's loop.
 """
@@ -11,7 +12,7 @@ from typing import Any
 
 import uvloop
 
-from lightmesh.io.drive import Driver
+from lightmesh.io.drive import Driver, Handoff
 from tests.support.virtual_time import in_loop
 
 
@@ -226,6 +227,101 @@ async def test_a_bare_yield_steps_again_and_an_exception_ends_the_run() -> None:
 
     error = await run.start(body()).error()
     assert isinstance(error, ValueError) and str(error) == "boom"
+
+
+@in_loop()
+async def test_a_handoff_parks_a_driven_coroutine_until_its_result_comes() -> None:
+    handoff: Handoff[str] = Handoff()
+    run = Run()
+    got: list[str] = []
+
+    async def body() -> None:
+        got.append(await handoff)
+
+    run.start(body())
+    await settle()
+    assert run.driver.is_parked and handoff.pending
+    run.driver.wake()  # woken for something else (a pipelined request): parks again
+    await settle()
+    assert run.driver.is_parked and got == []
+    handoff.set_result("response")
+    handoff.set_result("another")  # only the first counts
+    assert await run.error() is None
+    assert got == ["response"] and not handoff.pending
+
+
+@in_loop()
+async def test_a_handoff_raises_its_exception_in_the_waiter() -> None:
+    handoff: Handoff[str] = Handoff()
+    run = Run()
+
+    async def body() -> None:
+        await handoff
+
+    run.start(body())
+    await settle()
+    handoff.set_exception(ConnectionError("upstream closed"))
+    error = await run.error()
+    assert isinstance(error, ConnectionError) and str(error) == "upstream closed"
+
+
+@in_loop()
+async def test_a_handoff_set_before_it_is_awaited_returns_at_once() -> None:
+    handoff: Handoff[int] = Handoff()
+    handoff.set_result(3)
+    run = Run()
+    got: list[int] = []
+
+    async def body() -> None:
+        got.append(await handoff)
+
+    assert await run.start(body()).error() is None and got == [3]
+
+
+@in_loop()
+async def test_a_task_awaiting_a_handoff_waits_on_a_future() -> None:
+    handoff: Handoff[str] = Handoff()
+    waiter = asyncio.get_running_loop().create_task(_awaiting(handoff))
+    await settle()
+    assert not waiter.done()
+    handoff.set_result("for a task")
+    assert await waiter == "for a task"
+
+
+async def _awaiting(handoff: Handoff[str]) -> str:
+    return await handoff
+
+
+@in_loop()
+async def test_a_timeout_around_a_handoff_cancels_the_wait_and_a_late_result_is_ignored() -> None:
+    loop = asyncio.get_running_loop()
+    handoff: Handoff[str] = Handoff()
+    run = Run()
+    seen: list[object] = []
+
+    async def body() -> None:
+        try:
+            async with asyncio.timeout(0.5):
+                await handoff
+        except TimeoutError:
+            seen.append(loop.time())
+
+    assert await run.start(body()).error() is None
+    assert seen == [0.5] and handoff.pending
+    handoff.set_result("late")  # nobody waits: nothing happens
+    await settle()
+
+
+@in_loop()
+async def test_a_cancelled_task_leaves_its_handoff_harmless() -> None:
+    handoff: Handoff[str] = Handoff()
+    waiter = asyncio.get_running_loop().create_task(_awaiting(handoff))
+    await settle()
+    waiter.cancel()
+    await settle()
+    assert waiter.cancelled()
+    handoff.set_exception(ConnectionError("late"))  # no future to set: nothing happens
+    await settle()
 
 
 def test_on_uvloop_timeouts_and_futures_work_the_same() -> None:
