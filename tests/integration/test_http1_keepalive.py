@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import subprocess
 import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -20,19 +21,28 @@ from tests.support.h1_wire import RawConnection, raw_request, split_addr, wait_f
 from tests.support.proxy import ProxyProcess
 
 
-def _target(proxy: ProxyProcess, side: str, upstream: TrackingUpstream) -> tuple[str, str]:
-    """Listener address and Host header for reaching ``upstream`` through ``side``."""
-    if side == "inbound":
-        return proxy.inbound, "app.example"
-    return proxy.outbound, upstream.addr  # an IP literal: routed without DNS
+@dataclass(frozen=True)
+class Through:
+    """A proxy forwarding to ``app``, and how to reach the app through its ``side``."""
+
+    side: str
+    mesh: ProxyProcess
+    listener: str
+    host: str  # the Host header that routes to the app
 
 
-@pytest.mark.parametrize("side", ["inbound", "outbound"])
-def test_many_requests_on_one_client_connection_reuse_one_upstream_connection(
-    request: pytest.FixtureRequest, app: TrackingUpstream, side: str
-) -> None:
+@pytest.fixture(params=["inbound", "outbound"])
+def through(request: pytest.FixtureRequest, app: TrackingUpstream) -> Through:
     mesh = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
-    listener, host = _target(mesh, side, app)
+    if request.param == "inbound":
+        return Through("inbound", mesh, mesh.inbound, "app.example")
+    return Through("outbound", mesh, mesh.outbound, app.addr)  # an IP literal: routed without DNS
+
+
+def test_many_requests_on_one_client_connection_reuse_one_upstream_connection(
+    through: Through, app: TrackingUpstream
+) -> None:
+    mesh, side, listener, host = through.mesh, through.side, through.listener, through.host
     client = http.client.HTTPConnection(*split_addr(listener), timeout=5)
     ids = set()
     try:
@@ -50,15 +60,14 @@ def test_many_requests_on_one_client_connection_reuse_one_upstream_connection(
     assert mesh.metric("request_total", direction=side) == 25
 
 
-@pytest.mark.parametrize("side", ["inbound", "outbound"])
 def test_concurrent_client_connections_over_the_shared_upstream_pool_all_get_their_answers(
-    request: pytest.FixtureRequest, app: TrackingUpstream, side: str
+    through: Through, app: TrackingUpstream
 ) -> None:
     # upstream connections move between client connections as soon as a response is in: the
     # waiter of the last request on one must still get it after the next request took it
-    mesh = start_isolated(request, LIGHTMESH_PROXY_INBOUND_FORWARD=app.addr)
-    listener, host = _target(mesh, side, app)
-    load = ["h2load", "--h1", "-n", "600", "-c", "10", "-H", f":authority: {host}", f"http://{listener}/"]
+    mesh, side = through.mesh, through.side
+    authority, url = f":authority: {through.host}", f"http://{through.listener}/"
+    load = ["h2load", "--h1", "-n", "600", "-c", "10", "-H", authority, url]
     done = subprocess.run(load, capture_output=True, text=True, timeout=60)
     assert "600 succeeded, 0 failed" in done.stdout, done.stdout + done.stderr
     assert "600 2xx" in done.stdout

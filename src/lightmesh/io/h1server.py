@@ -3,12 +3,12 @@
 One :class:`H1Server` protocol per client connection. Request heads are parsed by
 :mod:`lightmesh.protocol.http1` in the ``data_received`` callback; each request is
 served by the connection's coroutine, which awaits the service and sends the response;
-a :class:`~lightmesh.io.drive.Driver` runs it (a Task's work, without a future to idle on
-between requests). Pipelined requests wait in a queue so responses go out in order. Request bodies
-stream to the service through :class:`StreamBody` (pausing this socket when the
-upstream is slower); response bodies are written with back-pressure from
-``pause_writing``. A response that switches protocols hands the socket to a TCP
-relay. Deadlines (slow head, idle keep-alive) are expired by the shared sweeper.
+a :class:`~lightmesh.io.drive.Driver` runs it (a Task's work, without a future to idle
+on between requests). Pipelined requests wait in a queue so responses go out in order.
+Request bodies stream to the service through :class:`StreamBody` (pausing this socket
+when the upstream is slower); response bodies are written with back-pressure from
+``pause_writing``. A response that switches protocols hands the socket to a TCP relay.
+Deadlines (slow head, idle keep-alive) are expired by the shared sweeper.
 """
 
 from __future__ import annotations
