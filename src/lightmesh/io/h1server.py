@@ -56,7 +56,6 @@ class H1Server(asyncio.Protocol):
         self._queue: list[Request] = []  # pipelined requests, few: compiled list ops beat deque calls
         self._reading: StreamBody | None = None
         self._driver = Driver(ctx.loop, self._ended)
-        self._idle = False  # the serving coroutine is parked until the next request
         self._pauses = 0
         self._drain: asyncio.Future[None] | None = None
         self._upgrade_rest: bytes | None = None
@@ -172,8 +171,7 @@ class H1Server(asyncio.Protocol):
         queue = self._queue
         queue.append(request)
         driver = self._driver
-        if self._idle:  # the serving coroutine waits on an empty queue: wake it
-            self._idle = False
+        if driver.is_parked and self._current is None:  # it waits on an empty queue: wake it
             driver.wake()
         elif not driver.running:
             driver.start(self._run())
@@ -195,7 +193,6 @@ class H1Server(asyncio.Protocol):
         while True:
             while not queue:
                 self.deadline = ctx.loop.time() + ctx.idle_timeout
-                self._idle = True
                 await driver.parked()
             if self._pauses and len(queue) == MAX_PIPELINE:  # on_request paused reading
                 self._resume()

@@ -48,17 +48,9 @@ def _content_length(length: int) -> bytes:
     return line
 
 
-def _add_fields(parts: list[bytes], headers: Headers) -> None:
-    """Append ``CRLF name: value`` for every field: one flat list, joined once by the caller."""
-    for name, value in headers:
-        parts.append(b"\r\n")
-        parts.append(name)
-        parts.append(b": ")
-        parts.append(value)
-
-
-def _add_request_fields(parts: list[bytes], headers: Headers) -> bool:
-    """:func:`_add_fields` for a request; return whether one of them was ``Host``."""
+def _add_fields(parts: list[bytes], headers: Headers) -> bool:
+    """Append ``CRLF name: value`` for every field: one flat list, joined once by the caller.
+    Return whether one of them was ``Host`` (a request head needs one)."""
     has_host = False
     for name, value in headers:
         if name == b"host":
@@ -80,7 +72,7 @@ def encode_request_head(request: Request, framing: Framing, default_host: bytes 
     method, headers = request.method, request.headers
     target = request.authority if method == b"CONNECT" and request.authority else request.path
     parts = [method, b" ", target, b" HTTP/1.1"]
-    if not _add_request_fields(parts, headers):
+    if not _add_fields(parts, headers):
         host = request.authority or default_host
         if host is not None:  # first, as RFC 9110 asks of a client that sends it
             parts.insert(4, b"\r\nhost: ")
